@@ -1,0 +1,175 @@
+#!/usr/bin/env python3
+"""Prepare a sitestack checkout: a local environment with pinned zc.buildout, and bin/buildout.
+
+Standard library only. Safe to run again: it only does what is not done yet.
+It never downloads a script; packages come from the package index through pip.
+
+    python3 bootstrap.py                         # environment + bin/buildout
+    python3 bootstrap.py --install-system-packages   # also apt-get the missing haproxy/varnish/cron
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+VENV = HERE / ".venv"
+BIN = HERE / "bin"
+# What bin/buildout runs with. The stack's own eggs (ZEO, supervisor, ...) are pinned
+# in base.cfg's [versions] and installed by bin/buildout.
+PINS = (
+    "pip==26.3",
+    "setuptools==84.2.1",
+    "wheel==0.48.0",
+    "packaging==26.3",
+    "platformdirs==4.14.7",
+    "zc.buildout==6.0.1",
+    "Jinja2==3.1.6",
+    "MarkupSafe==3.0.4",
+)
+# Programs the stack runs that come from the system, and the Debian package of each.
+SYSTEM_BINARIES = {"haproxy": "haproxy", "varnishd": "varnish", "crontab": "cron"}
+SBIN = ("/usr/local/sbin", "/usr/sbin", "/sbin")
+
+
+def say(message: str) -> None:
+    print(f"bootstrap: {message}", flush=True)
+
+
+def fail(message: str) -> "NoReturn":  # type: ignore[name-defined]  # noqa: F821
+    print(f"bootstrap: error: {message}", file=sys.stderr, flush=True)
+    raise SystemExit(1)
+
+
+def run(*command: str) -> None:
+    result = subprocess.run(command, cwd=HERE)
+    if result.returncode != 0:
+        fail(f"{' '.join(command)} exited with {result.returncode}")
+
+
+def find_binary(name: str) -> str | None:
+    """A system binary on PATH or in the sbin directories (not always on a user's PATH)."""
+    path = os.pathsep.join([os.environ.get("PATH", ""), *SBIN])
+    return shutil.which(name, path=path)
+
+
+def is_debian() -> bool:
+    return Path("/etc/debian_version").exists() and shutil.which("apt-get") is not None
+
+
+def apt_install(packages: list[str]) -> None:
+    env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
+    for command in (["apt-get", "update", "-q"], ["apt-get", "install", "-y", "-q", *packages]):
+        say("running " + " ".join(command))
+        if subprocess.run(command, env=env).returncode != 0:
+            fail(f"{' '.join(command)} failed")
+
+
+def check_system(install: bool) -> None:
+    """Say which system programs are missing, with the exact command that installs them."""
+    missing = sorted({pkg for binary, pkg in SYSTEM_BINARIES.items() if not find_binary(binary)})
+    if not missing:
+        say("haproxy, varnishd and crontab found")
+        return
+    command = "apt-get install -y " + " ".join(missing)
+    if install and os.geteuid() == 0 and is_debian():
+        apt_install(missing)
+        return
+    say(f"missing system packages: {', '.join(missing)}; install them with:")
+    print(f"    {command}" if os.geteuid() == 0 else f"    sudo {command}", flush=True)
+    if os.geteuid() == 0 and is_debian():
+        say("or re-run: python3 bootstrap.py --install-system-packages")
+
+
+def venv_python() -> Path:
+    return VENV / "bin" / "python"
+
+
+def make_venv(install: bool) -> None:
+    if venv_python().exists():
+        probe = subprocess.run([str(venv_python()), "-c", "import pip"], capture_output=True)
+        if probe.returncode == 0:
+            return
+        say(f"{VENV} is broken; making it again")
+        shutil.rmtree(VENV)
+    try:
+        import ensurepip  # noqa: F401
+        import venv
+    except ImportError:
+        if install and os.geteuid() == 0 and is_debian():
+            apt_install(["python3-venv"])
+            run(sys.executable, str(Path(__file__).resolve()), *sys.argv[1:])
+            raise SystemExit(0)
+        fail("this Python has no venv/ensurepip; install it with: apt-get install -y python3-venv")
+    say(f"creating {VENV}")
+    venv.EnvBuilder(with_pip=True, clear=False).create(VENV)
+
+
+def installed_versions() -> dict[str, str]:
+    code = (
+        "import importlib.metadata as m\n"
+        "for d in m.distributions():\n"
+        "    print(d.metadata['Name'], d.version)\n"
+    )
+    out = subprocess.run([str(venv_python()), "-c", code], capture_output=True, text=True).stdout
+    return {
+        line.split()[0].lower().replace("_", "-").replace(".", "-"): line.split()[1]
+        for line in out.splitlines()
+        if len(line.split()) == 2
+    }
+
+
+def install_packages() -> None:
+    have = installed_versions()
+    wanted = [pin for pin in PINS if have.get(pin.split("==")[0].lower().replace(".", "-")) != pin.split("==")[1]]
+    pip = [str(venv_python()), "-m", "pip", "install", "--quiet", "--disable-pip-version-check"]
+    if wanted:
+        say("installing " + " ".join(wanted))
+        run(*pip, *wanted)
+    if "sitestack" not in have or not list(VENV.glob("lib/python*/site-packages/__editable__*sitestack*")):
+        say("installing sitestack's recipes (editable)")
+        run(*pip, "--no-deps", "--no-build-isolation", "-e", str(HERE))
+
+
+def write_buildout_script() -> None:
+    BIN.mkdir(exist_ok=True)
+    script = BIN / "buildout"
+    content = (
+        f"#!{venv_python()}\n"
+        '"""Run zc.buildout for this sitestack checkout (written by bootstrap.py)."""\n'
+        "import os\n"
+        "import sys\n\n"
+        f"os.chdir({str(HERE)!r})\n"
+        "import zc.buildout.buildout\n\n"
+        "if __name__ == '__main__':\n"
+        "    sys.exit(zc.buildout.buildout.main())\n"
+    )
+    if not script.exists() or script.read_text() != content:
+        script.write_text(content)
+        say(f"wrote {script}")
+    script.chmod(0o755)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument(
+        "--install-system-packages",
+        action="store_true",
+        help="as root on Debian, apt-get install what is missing (python3-venv, haproxy, varnish, cron)",
+    )
+    args = parser.parse_args()
+    if sys.version_info < (3, 11):
+        fail(f"Python 3.11 or newer is needed (this is {sys.version.split()[0]})")
+    check_system(args.install_system_packages)
+    make_venv(args.install_system_packages)
+    install_packages()
+    write_buildout_script()
+    say("done; next: bin/buildout")
+
+
+if __name__ == "__main__":
+    main()

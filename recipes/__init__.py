@@ -1,0 +1,1 @@
+"""zc.buildout recipes of sitestack: thin adapters over pure models and templates."""

@@ -1,0 +1,59 @@
+"""Writing generated files: atomic, and only when the content changed."""
+from __future__ import annotations
+
+import os
+import secrets
+import tempfile
+from pathlib import Path
+
+
+def write_if_changed(path: str | Path, content: str, mode: int = 0o644) -> bool:
+    """Write content atomically unless the file already holds it; always enforce mode.
+
+    Returns True when the file was (re)written. A reader never sees a half-written
+    file: the content goes to a temporary file in the same directory, then replaces it.
+    """
+    target = Path(path)
+    data = content.encode("utf-8")
+    try:
+        if target.read_bytes() == data:
+            if (target.stat().st_mode & 0o7777) != mode:
+                os.chmod(target, mode)
+            return False
+    except FileNotFoundError:
+        pass
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.")
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+        os.chmod(tmp, mode)
+        os.replace(tmp, target)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+    return True
+
+
+def read_or_create_secret(path: str | Path) -> str:
+    """A secret kept in a 0600 file: generated once, then reused."""
+    target = Path(path)
+    if target.exists():
+        os.chmod(target, 0o600)
+        value = target.read_text(encoding="utf-8").strip()
+        if value:
+            return value
+    value = secrets.token_urlsafe(24)
+    write_if_changed(target, value + "\n", 0o600)
+    return value
+
+
+def ensure_directory(path: str | Path, mode: int = 0o755) -> bool:
+    """Create a directory (and parents) if missing; True when created."""
+    target = Path(path)
+    if target.is_dir():
+        return False
+    target.mkdir(parents=True, exist_ok=True)
+    os.chmod(target, mode)
+    return True

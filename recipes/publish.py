@@ -1,0 +1,94 @@
+"""What a part publishes for the supervisor part: its programs, as buildout options.
+
+A part that runs programs sets `programs = name1 name2` and, for each program,
+`<name>-command`, `<name>-directory`, `<name>-priority`, `<name>-group` and, where they
+apply, `<name>-health-url`, `<name>-memory-quota`, `<name>-address`, `<name>-user`,
+`<name>-stopsignal`, `<name>-stopwaitsecs`, `<name>-startsecs`, `<name>-environment`
+(KEY=value lines). The supervisor part reads them back with `collect`.
+"""
+from __future__ import annotations
+
+from collections.abc import Mapping, MutableMapping
+from dataclasses import dataclass, field
+
+from recipes import convert
+from recipes.errors import ConfigError, Invalid, Problem
+
+
+@dataclass(frozen=True)
+class PublishedProgram:
+    """One long-running program a part asks supervisor to run."""
+
+    name: str
+    command: str
+    directory: str
+    priority: int
+    group: str
+    health_url: str = ""
+    memory_quota: int | None = None
+    address: str = ""
+    user: str = ""
+    stopsignal: str = "TERM"
+    stopwaitsecs: int = 10
+    startsecs: int = 1
+    environment: tuple[tuple[str, str], ...] = field(default_factory=tuple)
+
+
+def publish(options: MutableMapping[str, str], programs: list[PublishedProgram]) -> None:
+    """Set the options that describe programs on a part's section."""
+    options["programs"] = " ".join(p.name for p in programs)
+    for p in programs:
+        options[f"{p.name}-command"] = p.command
+        options[f"{p.name}-directory"] = p.directory
+        options[f"{p.name}-priority"] = str(p.priority)
+        options[f"{p.name}-group"] = p.group
+        options[f"{p.name}-health-url"] = p.health_url
+        options[f"{p.name}-memory-quota"] = (
+            convert.format_size(p.memory_quota) if p.memory_quota else ""
+        )
+        options[f"{p.name}-address"] = p.address
+        options[f"{p.name}-user"] = p.user
+        options[f"{p.name}-stopsignal"] = p.stopsignal
+        options[f"{p.name}-stopwaitsecs"] = str(p.stopwaitsecs)
+        options[f"{p.name}-startsecs"] = str(p.startsecs)
+        options[f"{p.name}-environment"] = "\n".join(f"{k}={v}" for k, v in p.environment)
+
+
+def publishes_programs(options: Mapping[str, str]) -> bool:
+    return "programs" in options and all(
+        f"{name}-command" in options for name in options["programs"].split()
+    )
+
+
+def collect(part: str, options: Mapping[str, str]) -> list[PublishedProgram]:
+    """Read back the programs a part published; a malformed entry is a ConfigError."""
+    programs = []
+    for name in options.get("programs", "").split():
+        try:
+            get = lambda key, default="": options.get(f"{name}-{key}", default)  # noqa: E731
+            quota = get("memory-quota").strip()
+            environment = tuple(
+                tuple(line.split("=", 1))
+                for line in get("environment").splitlines()
+                if line.strip()
+            )
+            programs.append(
+                PublishedProgram(
+                    name=name,
+                    command=get("command"),
+                    directory=get("directory"),
+                    priority=convert.priority(get("priority")),
+                    group=get("group") or name,
+                    health_url=get("health-url"),
+                    memory_quota=convert.byte_size(quota) if quota else None,
+                    address=get("address"),
+                    user=get("user"),
+                    stopsignal=get("stopsignal", "TERM") or "TERM",
+                    stopwaitsecs=convert.integer(get("stopwaitsecs", "10"), 0),
+                    startsecs=convert.integer(get("startsecs", "1"), 0),
+                    environment=environment,  # type: ignore[arg-type]
+                )
+            )
+        except Invalid as error:
+            raise ConfigError([Problem("programs", f"part {part!r} published a bad value for {name!r}: {error}")]) from None
+    return programs

@@ -1,0 +1,46 @@
+"""Rendering: one jinja2 template per generated file, strict, with named escaping filters."""
+from __future__ import annotations
+
+import shlex
+from pathlib import Path
+from typing import Any
+
+import jinja2
+
+TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
+
+
+def supervisor_escape(value: object) -> str:
+    """Escape '%' for supervisor, which expands %(name)s in most values."""
+    return str(value).replace("%", "%%")
+
+
+def shell_quote(value: object) -> str:
+    """Quote one word for a POSIX shell (and for supervisor's shlex-split commands)."""
+    return shlex.quote(str(value))
+
+
+def vcl_string(value: object) -> str:
+    """A VCL string literal; VCL has no escapes, so a '"' cannot be represented."""
+    text = str(value)
+    if '"' in text or "\n" in text:
+        raise ValueError(f"cannot put {text!r} into a VCL string")
+    return f'"{text}"'
+
+
+_ENV = jinja2.Environment(
+    loader=jinja2.FileSystemLoader(str(TEMPLATES)),
+    undefined=jinja2.StrictUndefined,
+    keep_trailing_newline=True,
+    trim_blocks=True,
+    lstrip_blocks=True,
+    autoescape=False,
+)
+_ENV.filters["supervisor_escape"] = supervisor_escape
+_ENV.filters["shell_quote"] = shell_quote
+_ENV.filters["vcl_string"] = vcl_string
+
+
+def render(template: str, **context: Any) -> str:
+    """Render templates/<template> with context; a missing variable is an error."""
+    return _ENV.get_template(template).render(**context)

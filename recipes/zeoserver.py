@@ -1,0 +1,100 @@
+"""The ZEO server part: a FileStorage with blobs under var/, bound to loopback."""
+from __future__ import annotations
+
+from collections.abc import MutableMapping
+from dataclasses import dataclass
+from typing import Any
+
+from recipes import convert
+from recipes.adapter import Paths, created, egg_scripts, user_errors
+from recipes.files import ensure_directory, write_if_changed
+from recipes.options import OptionReader
+from recipes.publish import PublishedProgram, publish
+from recipes.render import render
+
+OPTIONS = ("host", "port", "storage", "blob-dir", "priority", "group", "invalidation-queue-size", "eggs")
+EGGS = ("ZEO", "ZODB")
+
+
+@dataclass(frozen=True)
+class ZeoServer:
+    """Where the ZEO server listens and keeps its data."""
+
+    host: str
+    port: int
+    storage: str
+    blob_dir: str
+    invalidation_queue_size: int = 1000
+
+    @property
+    def address(self) -> str:
+        return f"{self.host}:{self.port}"
+
+
+def render_zeo_conf(part: str, zeo: ZeoServer) -> str:
+    """The runzeo configuration file."""
+    return render("zeo.conf.j2", part=part, zeo=zeo)
+
+
+class Recipe:
+    """zc.buildout adapter: read options, publish the program, write zeo.conf and bin/<part>."""
+
+    def __init__(self, buildout: Any, name: str, options: MutableMapping[str, str]) -> None:
+        self.buildout, self.name, self.options = buildout, name, options
+        self.paths = Paths(buildout)
+        with user_errors(name):
+            reader = OptionReader(options, OPTIONS)
+            var = self.paths.var
+            self.zeo = ZeoServer(
+                host=reader.get("host", convert.host, "127.0.0.1"),
+                port=reader.get("port", convert.port, 8100),
+                storage=reader.get("storage", convert.single_line, str(var / "filestorage" / "Data.fs")),
+                blob_dir=reader.get("blob-dir", convert.single_line, str(var / "blobstorage")),
+                invalidation_queue_size=reader.get(
+                    "invalidation-queue-size", lambda t: convert.integer(t, 1), 1000
+                ),
+            )
+            priority = reader.get("priority", convert.priority, 10)
+            group = reader.get("group", convert.name, "zeo-cluster")
+            self.eggs = reader.raw("eggs").split() or list(EGGS)
+            reader.done()
+        self.conf = self.paths.parts / name / "zeo.conf"
+        self.script = self.paths.bin / name
+        options["address"] = self.zeo.address
+        options["host"] = self.zeo.host
+        options["port"] = str(self.zeo.port)
+        options["command"] = str(self.script)
+        options["zeo-conf"] = str(self.conf)
+        publish(
+            options,
+            [
+                PublishedProgram(
+                    name=name,
+                    command=str(self.script),
+                    directory=str(self.paths.parts / name),
+                    priority=priority,
+                    group=group,
+                    address=self.zeo.address,
+                    stopwaitsecs=30,
+                    startsecs=1,
+                )
+            ],
+        )
+
+    def install(self) -> list[str]:
+        from pathlib import Path
+
+        ensure_directory(Path(self.zeo.storage).parent)
+        ensure_directory(self.zeo.blob_dir, 0o700)
+        paths = created(self.options, self.conf.parent)
+        ensure_directory(self.conf.parent)
+        write_if_changed(self.conf, render_zeo_conf(self.name, self.zeo))
+        paths += egg_scripts(
+            self.buildout,
+            self.eggs,
+            [(self.name, "ZEO.runzeo", "main")],
+            initialization=f"sys.argv[1:1] = ['-C', {str(self.conf)!r}]",
+        )
+        return paths
+
+    update = install
