@@ -11,8 +11,10 @@ TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
 
 
 def supervisor_escape(value: object) -> str:
-    """Escape '%' for supervisor, which expands %(name)s in most values."""
-    return str(value).replace("%", "%%")
+    """Escape '%' for supervisor, keeping its own expansions such as %(program_name)s."""
+    from recipes.supervisor_model import escape_percent
+
+    return escape_percent(str(value))
 
 
 def shell_quote(value: object) -> str:

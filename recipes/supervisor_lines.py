@@ -1,0 +1,153 @@
+"""collective.recipe.supervisor's line syntax, parsed strictly into the supervisor model.
+
+    programs:       priority name [(key=value ...)] command [[args]] [directory] [true|false] [user]
+    eventlisteners: name [(key=value ...)] EVENTS command [[args]]
+    groups:         priority name prog1,prog2
+
+Unlike the recipe it replaces, a token that fits nowhere is an error that names it.
+"""
+from __future__ import annotations
+
+import os
+import re
+
+from recipes import convert
+from recipes.errors import Invalid
+from recipes.supervisor_model import (
+    LISTENER_OPTIONS,
+    PROGRAM_OPTIONS,
+    EventListener,
+    Group,
+    Program,
+    _events,
+    check_value,
+    convert_settings,
+)
+
+_TOKEN = re.compile(r"\s*(?:\((?P<opts>[^()]*)\)|\[(?P<args>[^\[\]]*)\]|(?P<word>[^\s()\[\]]+))")
+_BOOL = {"true": True, "false": False}
+
+
+def tokens(line: str) -> list[tuple[str, str]]:
+    """Split a line into ('word'|'opts'|'args', text) tokens; unbalanced brackets are an error."""
+    out: list[tuple[str, str]] = []
+    position, text = 0, line.rstrip()
+    while position < len(text):
+        match = _TOKEN.match(text, position)
+        if not match or match.end() == position:
+            rest = text[position:].strip()
+            raise Invalid(f"cannot read {rest!r}: brackets and parentheses must be balanced and not nested")
+        kind = match.lastgroup or "word"
+        out.append((kind, match.group(kind)))
+        position = match.end()
+    return out
+
+
+def _options(text: str, known: dict[str, object]) -> list[tuple[str, str]]:
+    pairs = []
+    for item in text.split():
+        key, sep, value = item.partition("=")
+        if not sep or not key or not value:
+            raise Invalid(f"expected key=value inside (...) (got {item!r})")
+        pairs.append((key, value))
+    return pairs
+
+
+def _take(items: list[tuple[str, str]], kind: str) -> str | None:
+    if items and items[0][0] == kind:
+        return items.pop(0)[1]
+    return None
+
+
+def _word(items: list[tuple[str, str]], what: str) -> str:
+    value = _take(items, "word")
+    if value is None:
+        got = items[0][1] if items else "end of line"
+        raise Invalid(f"expected {what} (got {got!r})")
+    return value
+
+
+def _split_structural(pairs: list[tuple[str, str]], fields: tuple[str, ...]) -> tuple[dict[str, str], list[tuple[str, str]]]:
+    structural = {k: v for k, v in pairs if k in fields}
+    return structural, [(k, v) for k, v in pairs if k not in fields]
+
+
+def parse_program(line: str) -> Program:
+    """One `programs` line."""
+    items = tokens(line)
+    priority = convert.priority(_word(items, "a priority"))
+    name = convert.name(_word(items, "a program name"))
+    opts = _take(items, "opts")
+    pairs = _options(opts, PROGRAM_OPTIONS) if opts is not None else []
+    if any(k == "priority" for k, _ in pairs):
+        raise Invalid("give the priority as the first word, not inside (...)")
+    structural, rest = _split_structural(pairs, ("directory", "user", "redirect_stderr"))
+    settings = convert_settings(rest, PROGRAM_OPTIONS)
+    command = check_value(_word(items, "a command"))
+    args = _take(items, "args")
+    directory = redirect = user = None
+    if items and items[0][0] == "word" and items[0][1] not in _BOOL:
+        directory = items.pop(0)[1]
+    if items and items[0][0] == "word" and items[0][1] in _BOOL:
+        redirect = _BOOL[items.pop(0)[1]]
+    if items and items[0][0] == "word" and items[0][1] not in _BOOL:
+        user = items.pop(0)[1]
+    if items:
+        raise Invalid(f"unexpected {items[0][1]!r} after the {_last_field(directory, redirect, user)}")
+    for key, positional in (("directory", directory), ("user", user), ("redirect_stderr", redirect)):
+        if key in structural and positional is not None:
+            raise Invalid(f"{key} given both inside (...) and as a word")
+    if "redirect_stderr" in structural:
+        redirect = convert.boolean(structural["redirect_stderr"])
+    full = command + (" " + args.strip() if args and args.strip() else "")
+    return Program(
+        name=name,
+        command=check_value(full),
+        priority=priority,
+        directory=check_value(directory or structural.get("directory") or os.path.dirname(command)),
+        redirect_stderr=bool(redirect),
+        user=check_value(user or structural.get("user", "")),
+        settings=settings,
+    )
+
+
+def _last_field(directory: str | None, redirect: bool | None, user: str | None) -> str:
+    if user is not None:
+        return "user"
+    if redirect is not None:
+        return "true|false (redirect_stderr)"
+    if directory is not None:
+        return "directory"
+    return "command and its [args]"
+
+
+def parse_listener(line: str) -> EventListener:
+    """One `eventlisteners` line."""
+    items = tokens(line)
+    name = convert.name(_word(items, "a listener name"))
+    opts = _take(items, "opts")
+    settings = convert_settings(_options(opts, LISTENER_OPTIONS) if opts is not None else [], LISTENER_OPTIONS)
+    events = _events(_word(items, "the events, such as TICK_60"))
+    command = check_value(_word(items, "a command"))
+    args = _take(items, "args")
+    if items:
+        raise Invalid(f"unexpected {items[0][1]!r} after the command and its [args]")
+    full = command + (" " + args.strip() if args and args.strip() else "")
+    return EventListener(name=name, events=events, command=check_value(full), settings=settings)
+
+
+def parse_group(line: str) -> Group:
+    """One `groups` line."""
+    items = tokens(line)
+    priority = convert.priority(_word(items, "a priority"))
+    name = convert.name(_word(items, "a group name"))
+    members_text = _word(items, "the programs, comma separated")
+    if items:
+        raise Invalid(f"unexpected {items[0][1]!r}: programs are separated by commas without spaces")
+    members = tuple(convert.name(m) for m in members_text.split(","))
+    return Group(name=name, priority=priority, programs=members)
+
+
+def is_program_line(line: str) -> bool:
+    """A `programs` line in collective.recipe.supervisor's syntax starts with a priority."""
+    return bool(re.match(r"\s*\d", line))

@@ -1,0 +1,247 @@
+"""The supervisor configuration as data: programs, event listeners, groups, and their checks."""
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from recipes import convert
+from recipes.errors import Invalid, Problem
+
+Settings = tuple[tuple[str, str], ...]
+SIGNALS = ("TERM", "HUP", "INT", "QUIT", "KILL", "USR1", "USR2")
+EXPANSIONS = ("program_name", "process_num", "group_name", "host_node_name", "here", "numprocs")
+_EXPANSION = re.compile(r"%\((?:" + "|".join(EXPANSIONS) + r"|ENV_[A-Za-z_][A-Za-z0-9_]*)\)[sd]")
+
+
+def _boolean(text: str) -> str:
+    return "true" if convert.boolean(text) else "false"
+
+
+def _autorestart(text: str) -> str:
+    if text.strip().lower() == "unexpected":
+        return "unexpected"
+    try:
+        return _boolean(text)
+    except Invalid:
+        raise Invalid("expected true, false or unexpected") from None
+
+
+def _signal(text: str) -> str:
+    value = text.strip().upper().removeprefix("SIG")
+    if value not in SIGNALS:
+        raise Invalid("expected a signal name: " + ", ".join(SIGNALS))
+    return value
+
+
+def _exitcodes(text: str) -> str:
+    codes = [c.strip() for c in text.split(",")]
+    if not codes or not all(re.fullmatch(r"\d{1,3}", c) and int(c) <= 255 for c in codes):
+        raise Invalid("expected exit codes such as 0,2")
+    return ",".join(codes)
+
+
+def _size(text: str) -> str:
+    if text.strip() == "0":
+        return "0"
+    return convert.format_size(convert.byte_size(text))
+
+
+def _nonnegative(text: str) -> str:
+    return str(convert.integer(text, 0))
+
+
+def _positive(text: str) -> str:
+    return str(convert.integer(text, 1))
+
+
+def _umask(text: str) -> str:
+    return f"{convert.octal_mode(text):03o}"
+
+
+def _events(text: str) -> str:
+    names = [e.strip() for e in text.split(",")]
+    if not names or not all(re.fullmatch(r"[A-Z][A-Z0-9_]*", n) for n in names):
+        raise Invalid("expected event names such as TICK_60,PROCESS_STATE")
+    return ",".join(names)
+
+
+def _text(text: str) -> str:
+    return check_value(text)
+
+
+# Every option of supervisor's [program:x], with the converter that checks its value.
+PROGRAM_OPTIONS: dict[str, Callable[[str], str]] = {
+    "process_name": _text, "numprocs": _positive, "numprocs_start": _nonnegative,
+    "umask": _umask, "autostart": _boolean, "autorestart": _autorestart,
+    "startsecs": _nonnegative, "startretries": _nonnegative, "exitcodes": _exitcodes,
+    "stopsignal": _signal, "stopwaitsecs": _nonnegative, "stopasgroup": _boolean,
+    "killasgroup": _boolean, "redirect_stderr": _boolean, "environment": _text,
+    "serverurl": _text, "priority": lambda t: str(convert.priority(t)), "directory": _text,
+    "user": _text,
+}
+for _stream in ("stdout", "stderr"):
+    PROGRAM_OPTIONS.update({
+        f"{_stream}_logfile": _text, f"{_stream}_logfile_maxbytes": _size,
+        f"{_stream}_logfile_backups": _nonnegative, f"{_stream}_capture_maxbytes": _size,
+        f"{_stream}_events_enabled": _boolean, f"{_stream}_syslog": _boolean,
+    })
+LISTENER_OPTIONS = dict(PROGRAM_OPTIONS, buffer_size=_positive, result_handler=_text)
+del LISTENER_OPTIONS["redirect_stderr"]  # supervisor refuses it for event listeners
+
+
+def check_value(text: str) -> str:
+    """A value supervisor can hold: one line, no ' ;' or ' #' (they start a comment)."""
+    value = convert.single_line(text)
+    if re.search(r"\s[;#]", value):
+        raise Invalid("a ';' or '#' after a space starts a comment in supervisor's config")
+    return value
+
+
+def escape_percent(text: str) -> str:
+    """Double every '%' except supervisor's own expansions such as %(program_name)s."""
+    out, last = [], 0
+    for match in _EXPANSION.finditer(text):
+        out.append(text[last:match.start()].replace("%", "%%"))
+        out.append(match.group(0))
+        last = match.end()
+    out.append(text[last:].replace("%", "%%"))
+    return "".join(out)
+
+
+def convert_settings(pairs: list[tuple[str, str]], known: dict[str, Callable[[str], str]]) -> Settings:
+    """Check (key, value) pairs against supervisor's options; Invalid names the first bad one."""
+    seen: dict[str, str] = {}
+    for key, value in pairs:
+        if key not in known:
+            raise Invalid(f"{key!r} is not a supervisor option for this section")
+        if key in seen:
+            raise Invalid(f"{key!r} given twice")
+        try:
+            seen[key] = known[key](value)
+        except Invalid as error:
+            raise Invalid(f"{key}: {error} (got {value!r})") from None
+    return tuple(seen.items())
+
+
+@dataclass(frozen=True)
+class Program:
+    """A [program:x] section."""
+
+    name: str
+    command: str
+    priority: int = 999
+    directory: str = ""
+    redirect_stderr: bool = False
+    user: str = ""
+    settings: Settings = ()
+    group: str = ""
+    health_url: str = ""
+    memory_quota: int | None = None
+
+    def setting(self, key: str, default: str = "") -> str:
+        return dict(self.settings).get(key, default)
+
+
+@dataclass(frozen=True)
+class EventListener:
+    """An [eventlistener:x] section."""
+
+    name: str
+    events: str
+    command: str
+    settings: Settings = ()
+
+
+@dataclass(frozen=True)
+class Group:
+    """A [group:x] section."""
+
+    name: str
+    priority: int
+    programs: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Control:
+    """How supervisorctl and listeners talk to supervisord."""
+
+    kind: str  # "unix" or "inet"
+    file: str = ""
+    chmod: str = "0700"
+    chown: str = ""
+    port: str = ""
+    username: str = ""
+    password: str = ""
+    serverurl: str = ""
+
+
+@dataclass(frozen=True)
+class Supervisord:
+    """The [supervisord] section."""
+
+    logfile: str
+    pidfile: str
+    childlogdir: str
+    logfile_maxbytes: str = "50MB"
+    logfile_backups: int = 10
+    loglevel: str = "info"
+    umask: str = "022"
+    nodaemon: bool = False
+    nocleanup: bool = False
+    user: str = ""
+    directory: str = ""
+    environment: str = ""
+    identifier: str = "supervisor"
+
+
+@dataclass(frozen=True)
+class SupervisorConfig:
+    """Everything supervisord.conf holds."""
+
+    supervisord: Supervisord | None
+    control: Control | None
+    programs: tuple[Program, ...] = ()
+    listeners: tuple[EventListener, ...] = ()
+    groups: tuple[Group, ...] = ()
+    includes: tuple[str, ...] = ()
+    rpc: bool = True
+    extra_sections: tuple[tuple[str, Settings], ...] = field(default_factory=tuple)
+
+
+def validate(config: SupervisorConfig) -> list[Problem]:
+    """Problems supervisord would refuse at start, or quietly get wrong."""
+    problems: list[Problem] = []
+    seen: dict[str, str] = {}
+    for kind, names in (("programs", [p.name for p in config.programs]),
+                        ("eventlisteners", [e.name for e in config.listeners])):
+        for name in names:
+            if name in seen:
+                problems.append(Problem(kind, f"{name!r} is defined twice", name))
+            seen[name] = kind
+    for program in config.programs:
+        numprocs = int(program.setting("numprocs", "1"))
+        if numprocs > 1 and "%(process_num)" not in program.setting("process_name"):
+            problems.append(Problem(
+                "programs", f"{program.name!r}: numprocs > 1 needs %(process_num)s in process_name",
+                program.setting("process_name", program.name)))
+    grouped: dict[str, str] = {}
+    group_names: set[str] = set()
+    for group in config.groups:
+        if group.name in group_names:
+            problems.append(Problem("groups", f"group {group.name!r} is defined twice", group.name))
+        group_names.add(group.name)
+        for member in group.programs:
+            if seen.get(member) == "eventlisteners":
+                problems.append(Problem("groups", f"group {group.name!r}: {member!r} is an event listener; "
+                                        "supervisor does not allow listeners in groups", member))
+            elif member not in seen:
+                problems.append(Problem("groups", f"group {group.name!r} names an unknown program {member!r}", member))
+            elif member in grouped:
+                problems.append(Problem("groups", f"program {member!r} is in groups {grouped[member]!r} "
+                                        f"and {group.name!r}", member))
+            grouped[member] = group.name
+    if set(group_names) & set(seen):
+        clash = sorted(set(group_names) & set(seen))[0]
+        problems.append(Problem("groups", f"{clash!r} is both a group and a program", clash))
+    return problems
