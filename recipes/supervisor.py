@@ -83,7 +83,6 @@ def automatic_groups(programs: list[Program]) -> list[Group]:
 def default_listeners(programs: list[Program], groups: list[Group], bin_dir: Path,
                       events: str, timeout: int, email: str) -> list[EventListener]:
     """memmon for memory quotas (one -g per group that shares one quota) and httpok per health URL."""
-    group_of = {member: g.name for g in groups for member in g.programs}
     quota_args: list[str] = []
     covered: set[str] = set()
     for group in groups:
@@ -100,8 +99,8 @@ def default_listeners(programs: list[Program], groups: list[Group], bin_dir: Pat
         listeners.append(EventListener("memmon", events, " ".join([str(bin_dir / "memmon"), *quota_args, *mail])))
     for program in programs:
         if program.health_url:
-            spec = f"{group_of[program.name]}:{program.name}" if program.name in group_of else program.name
-            command = f"{bin_dir / 'httpok'} -p {spec} -t {timeout} {program.health_url}"
+            # superlance's httpok matches -p against the bare process name only (not group:name)
+            command = f"{bin_dir / 'httpok'} -p {program.name} -t {timeout} {program.health_url}"
             listeners.append(EventListener(f"httpok-{program.name}", events, command))
     return listeners
 
