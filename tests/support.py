@@ -104,3 +104,25 @@ def check_golden(name: str, text: str) -> None:
             raise AssertionError(f"golden file {path} missing in CI")
         path.write_text(text, encoding="utf-8")
     assert text == path.read_text(encoding="utf-8"), f"{name} differs from its golden file"
+
+
+def free_port_range(count: int, host: str = "127.0.0.1") -> int:
+    """The first of `count` consecutive free ports (for client1..clientN)."""
+    for _ in range(200):
+        first = free_port(host)
+        if first + count > 65535:
+            continue
+        candidates = range(first + 1, first + count)
+        if all(_is_free(p, host) and p not in _handed_out for p in candidates):
+            _handed_out.update(candidates)
+            return first
+    raise RuntimeError(f"no {count} consecutive free ports found")
+
+
+def _is_free(port: int, host: str) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        try:
+            sock.bind((host, port))
+        except OSError:
+            return False
+    return True

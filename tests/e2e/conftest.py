@@ -1,0 +1,67 @@
+"""Fixtures for end-to-end tests: a site built from a copy of the project, and its running stack."""
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from e2e.site import Ports, Stack, copy_project, run, site_config
+from support import free_port_range
+
+
+@dataclass
+class Site:
+    path: Path
+    ports: Ports
+    crontab: Path
+    eggs: Path
+
+    def buildout(self, check: bool = True):
+        return run([str(self.path / "bin" / "buildout")], self.path, check=check)
+
+
+@pytest.fixture(scope="session")
+def egg_cache(tmp_path_factory) -> Path:
+    """Eggs shared by every site a test run builds (SITESTACK_TEST_EGGS keeps them between runs)."""
+    path = os.environ.get("SITESTACK_TEST_EGGS")
+    return Path(path) if path else tmp_path_factory.mktemp("eggs")
+
+
+@pytest.fixture(scope="session")
+def bootstrapped(tmp_path_factory) -> Path:
+    """A copy of the project after `python3 bootstrap.py`, as a new user's clone would be."""
+    path = copy_project(tmp_path_factory.mktemp("project") / "site")
+    python = shutil.which("python3") or "python3"
+    run([python, "bootstrap.py"], path, timeout=900)
+    return path
+
+
+def build_site(dest: Path, egg_cache: Path, clients: int = 2, extra: str = "") -> Site:
+    """Write a bootstrapped project's buildout.cfg (free ports, a crontab file) and run bin/buildout."""
+    ports = Ports(clients=free_port_range(clients))
+    crontab = dest / "crontab.txt"
+    crontab.write_text("# a line of the user's own\n")
+    (dest / "buildout.cfg").write_text(site_config(ports, crontab, egg_cache, clients, extra))
+    site = Site(dest, ports, crontab, egg_cache)
+    site.buildout()
+    return site
+
+
+@pytest.fixture(scope="session")
+def site(bootstrapped, egg_cache) -> Site:
+    """The site the e2e tests share (built once; its stack is started per test)."""
+    return build_site(bootstrapped, egg_cache)
+
+
+@pytest.fixture
+def stack(site) -> Iterator[Stack]:
+    stack = Stack(site.path)
+    try:
+        stack.start()
+        yield stack
+    finally:
+        stack.stop()

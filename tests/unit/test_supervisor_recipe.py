@@ -1,0 +1,115 @@
+"""The supervisor part's adapter: options in, model out, one clear message per problem."""
+import pytest
+import zc.buildout
+
+from fakebuildout import Options, fake_buildout
+from recipes.publish import PublishedProgram, publish
+from recipes.supervisor import Recipe
+
+
+def published(name, programs):
+    options = Options(recipe=f"sitestack:{name}")
+    publish(options, programs)
+    return options
+
+
+def stack_buildout(tmp_path, **supervisor):
+    buildout = fake_buildout(tmp_path, supervisor=dict(supervisor))
+    buildout["zeoserver"] = published("zeoserver", [
+        PublishedProgram("zeoserver", "/srv/bin/zeoserver", "/srv/parts/zeoserver", 10, "zeo-cluster")])
+    buildout["clients"] = published("clients", [
+        PublishedProgram(f"client{i}", f"/srv/bin/client{i}", f"/srv/parts/clients/client{i}", 20, "zeo-clients",
+                         health_url=f"http://127.0.0.1:808{i}/health", memory_quota=800 * 1024**2,
+                         address=f"127.0.0.1:808{i}")
+        for i in (1, 2)])
+    buildout["front"] = published("front", [
+        PublishedProgram("haproxy", "/usr/sbin/haproxy -f /srv/parts/haproxy/haproxy.cfg -db", "/srv/parts/haproxy",
+                         30, "front"),
+        PublishedProgram("varnish", "/usr/sbin/varnishd -F", "/srv/parts/varnish", 40, "front")])
+    return buildout
+
+
+def recipe(buildout):
+    return Recipe(buildout, "supervisor", buildout["supervisor"])
+
+
+def error_of(buildout):
+    with pytest.raises(zc.buildout.UserError) as error:
+        recipe(buildout)
+    return str(error.value)
+
+
+def test_parts_give_groups_priorities_and_default_listeners(tmp_path):
+    config = recipe(stack_buildout(tmp_path, programs="zeoserver clients front")).config
+    assert [(g.name, g.priority, g.programs) for g in config.groups] == [
+        ("zeo-cluster", 10, ("zeoserver",)),
+        ("zeo-clients", 20, ("client1", "client2")),
+        ("front", 30, ("haproxy", "varnish")),
+    ]
+    assert [(p.name, p.priority) for p in config.programs] == [
+        ("zeoserver", 10), ("client1", 20), ("client2", 20), ("haproxy", 30), ("varnish", 40)]
+    listeners = {e.name: (e.events, e.command) for e in config.listeners}
+    assert listeners == {
+        "memmon": ("TICK_60", f"{tmp_path}/bin/memmon -g zeo-clients=800MB"),
+        "httpok-client1": ("TICK_60", f"{tmp_path}/bin/httpok -p client1 -t 20 http://127.0.0.1:8081/health"),
+        "httpok-client2": ("TICK_60", f"{tmp_path}/bin/httpok -p client2 -t 20 http://127.0.0.1:8082/health"),
+    }
+
+
+def test_unix_socket_by_default(tmp_path):
+    control = recipe(stack_buildout(tmp_path, programs="zeoserver")).config.control
+    assert (control.kind, control.file, control.chmod) == ("unix", f"{tmp_path}/var/supervisor.sock", "0700")
+    assert control.serverurl == f"unix://{tmp_path}/var/supervisor.sock"
+
+
+@pytest.mark.parametrize(
+    "options, message",
+    [
+        (dict(programs="zeoserver", prot="9001"),
+         "[supervisor] prot: unknown option; did you mean 'port'? (got '9001')"),
+        (dict(programs="zeoserver", port="0.0.0.0:9001"),
+         "[supervisor] port: a control port on a non-loopback address needs a password "
+         "(set password, or bind 127.0.0.1) (got '0.0.0.0:9001')"),
+        (dict(programs="zeoserver", port="*:9001"),
+         "[supervisor] port: a control port on a non-loopback address needs a password "
+         "(set password, or bind 127.0.0.1) (got '*:9001')"),
+        (dict(programs="zeoserver", port="127.0.0.1:99999"),
+         "[supervisor] port: expected a TCP port from 1 to 65535 (got '127.0.0.1:99999')"),
+        (dict(programs="zeoserver nosuchpart"),
+         "[supervisor] programs: line 1: 'nosuchpart' is neither a part nor a 'priority name command' line "
+         "(got 'zeoserver nosuchpart')"),
+        (dict(programs="zeoserver clients", groups="20 zeo-clients client1,client9"),
+         "[supervisor] groups: group 'zeo-clients' names an unknown program 'client9' (got 'client9')"),
+        (dict(programs="zeoserver\n10 zeoserver /srv/bin/other"),
+         "[supervisor] programs: 'zeoserver' is defined twice (got 'zeoserver')"),
+        (dict(programs="10 worker (numprocs=4) /srv/bin/worker"),
+         "[supervisor] programs: 'worker': numprocs > 1 needs %(process_num)s in process_name (got 'worker')"),
+        (dict(programs="10 app /srv/bin/app", eventlisteners="Mem TICK_60 /srv/bin/memmon", groups="5 g app,Mem"),
+         "[supervisor] groups: group 'g': 'Mem' is an event listener; supervisor does not allow listeners "
+         "in groups (got 'Mem')"),
+        (dict(programs="zeoserver", loglevel="loud"),
+         "[supervisor] loglevel: expected one of critical, error, warn, info, debug, trace, blather (got 'loud')"),
+        (dict(programs="zeoserver", **{"logfile-maxbytes": "50 M"}),
+         "[supervisor] logfile-maxbytes: expected a size such as 800MB, 1GB or 512KB (got '50 M')"),
+        (dict(programs="zeoserver", **{"memmon-email": "admin"}),
+         "[supervisor] memmon-email: expected an e-mail address such as ops@example.com (got 'admin')"),
+    ],
+)
+def test_bad_options(tmp_path, options, message):
+    assert error_of(stack_buildout(tmp_path, **options)) == message
+
+
+def test_every_problem_reported_at_once(tmp_path):
+    message = error_of(stack_buildout(tmp_path, programs="zeoserver", loglevel="loud", nodaemon="perhaps"))
+    assert message.splitlines() == [
+        "[supervisor] loglevel: expected one of critical, error, warn, info, debug, trace, blather (got 'loud')",
+        "[supervisor] nodaemon: expected true or false (got 'perhaps')",
+    ]
+
+
+def test_percent_in_commands_is_escaped_for_supervisor(tmp_path):
+    from recipes.supervisor import render_supervisord_conf
+
+    config = recipe(stack_buildout(tmp_path, programs="10 app /srv/bin/app [--rate 100% --name %(program_name)s]")).config
+    text = render_supervisord_conf("supervisor", "/srv", config)
+    assert "command = /srv/bin/app --rate 100%% --name %(program_name)s\n" in text
