@@ -78,7 +78,7 @@ def collect(part: str, options: Mapping[str, str]) -> list[PublishedProgram]:
                     command=get("command"),
                     directory=get("directory"),
                     priority=convert.priority(get("priority")),
-                    group=get("group") or name,
+                    group=get("group"),
                     health_url=get("health-url"),
                     memory_quota=convert.byte_size(quota) if quota else None,
                     address=get("address"),

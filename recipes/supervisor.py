@@ -159,6 +159,7 @@ class Recipe:
         programs: list[Program] = []
         from_parts: list[Program] = []
         log_dir = Path(options.get("childlogdir", "").strip() or self.paths.var / "log")
+        addresses: dict[str, str] = {}
         for number, line in enumerate(lines(options, "programs"), 1):
             if is_program_line(line):
                 try:
@@ -181,6 +182,10 @@ class Recipe:
                     reader.problems.extend(error.problems)
                     continue
                 for item in published:
+                    if item.address and item.address in addresses:
+                        reader.problem("programs", f"{item.name!r} and {addresses[item.address]!r} both "
+                                       f"listen on {item.address}", item.address)
+                    addresses.setdefault(item.address, item.name)
                     program = program_from_part(item, log_dir)
                     programs.append(program)
                     from_parts.append(program)

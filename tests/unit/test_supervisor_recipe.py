@@ -113,3 +113,11 @@ def test_percent_in_commands_is_escaped_for_supervisor(tmp_path):
     config = recipe(stack_buildout(tmp_path, programs="10 app /srv/bin/app [--rate 100% --name %(program_name)s]")).config
     text = render_supervisord_conf("supervisor", "/srv", config)
     assert "command = /srv/bin/app --rate 100%% --name %(program_name)s\n" in text
+
+
+def test_two_programs_on_one_port(tmp_path):
+    buildout = stack_buildout(tmp_path, programs="zeoserver clients other")
+    buildout["other"] = published("other", [
+        PublishedProgram("other", "/srv/bin/other", "/srv", 50, "", address="127.0.0.1:8082")])
+    assert error_of(buildout) == ("[supervisor] programs: 'other' and 'client2' both listen on 127.0.0.1:8082 "
+                                  "(got '127.0.0.1:8082')")
