@@ -24,7 +24,10 @@ from recipes.supervisor_model import (
     convert_settings,
 )
 
-_TOKEN = re.compile(r"\s*(?:\((?P<opts>[^()]*)\)|\[(?P<args>[^\[\]]*)\]|(?P<word>[^\s()\[\]]+))")
+# (key=value ...) may hold supervisor's own %(name)s expansions, e.g. process_name=%(program_name)s_%(process_num)02d
+_TOKEN = re.compile(
+    r"\s*(?:\((?P<opts>(?:[^()]|%\([A-Za-z_]+\))*)\)|\[(?P<args>[^\[\]]*)\]|(?P<word>(?:[^\s()\[\]]|%\([A-Za-z_]+\))+))"
+)
 _BOOL = {"true": True, "false": False}
 
 

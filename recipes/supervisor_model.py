@@ -11,7 +11,7 @@ from recipes.errors import Invalid, Problem
 Settings = tuple[tuple[str, str], ...]
 SIGNALS = ("TERM", "HUP", "INT", "QUIT", "KILL", "USR1", "USR2")
 EXPANSIONS = ("program_name", "process_num", "group_name", "host_node_name", "here", "numprocs")
-_EXPANSION = re.compile(r"%\((?:" + "|".join(EXPANSIONS) + r"|ENV_[A-Za-z_][A-Za-z0-9_]*)\)[sd]")
+_EXPANSION = re.compile(r"%\((?:" + "|".join(EXPANSIONS) + r"|ENV_[A-Za-z_][A-Za-z0-9_]*)\)[#0 +-]*\d*[sd]")
 
 
 def _boolean(text: str) -> str:

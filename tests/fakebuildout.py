@@ -3,6 +3,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from recipes.publish import PublishedProgram, publish
+
 
 class Options(dict):
     """A part's options, with the one method recipes call besides the mapping ones."""
@@ -27,4 +29,26 @@ def fake_buildout(directory: Path, **sections: dict) -> dict[str, Options]:
     }
     for name, options in sections.items():
         buildout[name] = Options(options)
+    return buildout
+
+
+def published(name, programs):
+    options = Options(recipe=f"sitestack:{name}")
+    publish(options, programs)
+    return options
+
+
+def stack_buildout(tmp_path, **supervisor):
+    buildout = fake_buildout(tmp_path, supervisor=dict(supervisor))
+    buildout["zeoserver"] = published("zeoserver", [
+        PublishedProgram("zeoserver", "/srv/bin/zeoserver", "/srv/parts/zeoserver", 10, "zeo-cluster")])
+    buildout["clients"] = published("clients", [
+        PublishedProgram(f"client{i}", f"/srv/bin/client{i}", f"/srv/parts/clients/client{i}", 20, "zeo-clients",
+                         health_url=f"http://127.0.0.1:808{i}/health", memory_quota=800 * 1024**2,
+                         address=f"127.0.0.1:808{i}")
+        for i in (1, 2)])
+    buildout["front"] = published("front", [
+        PublishedProgram("haproxy", "/usr/sbin/haproxy -f /srv/parts/haproxy/haproxy.cfg -db", "/srv/parts/haproxy",
+                         30, "front"),
+        PublishedProgram("varnish", "/usr/sbin/varnishd -F", "/srv/parts/varnish", 40, "front")])
     return buildout

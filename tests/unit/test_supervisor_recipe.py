@@ -2,31 +2,9 @@
 import pytest
 import zc.buildout
 
-from fakebuildout import Options, fake_buildout
+from fakebuildout import published, stack_buildout
 from recipes.publish import PublishedProgram, publish
 from recipes.supervisor import Recipe
-
-
-def published(name, programs):
-    options = Options(recipe=f"sitestack:{name}")
-    publish(options, programs)
-    return options
-
-
-def stack_buildout(tmp_path, **supervisor):
-    buildout = fake_buildout(tmp_path, supervisor=dict(supervisor))
-    buildout["zeoserver"] = published("zeoserver", [
-        PublishedProgram("zeoserver", "/srv/bin/zeoserver", "/srv/parts/zeoserver", 10, "zeo-cluster")])
-    buildout["clients"] = published("clients", [
-        PublishedProgram(f"client{i}", f"/srv/bin/client{i}", f"/srv/parts/clients/client{i}", 20, "zeo-clients",
-                         health_url=f"http://127.0.0.1:808{i}/health", memory_quota=800 * 1024**2,
-                         address=f"127.0.0.1:808{i}")
-        for i in (1, 2)])
-    buildout["front"] = published("front", [
-        PublishedProgram("haproxy", "/usr/sbin/haproxy -f /srv/parts/haproxy/haproxy.cfg -db", "/srv/parts/haproxy",
-                         30, "front"),
-        PublishedProgram("varnish", "/usr/sbin/varnishd -F", "/srv/parts/varnish", 40, "front")])
-    return buildout
 
 
 def recipe(buildout):
