@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
+from dataclasses import dataclass
 
 from recipes.errors import Invalid
 
@@ -14,6 +15,10 @@ FALSE = frozenset({"false", "no", "off", "0"})
 _SIZE = re.compile(r"^(\d+)\s*(KB|MB|GB)?$", re.IGNORECASE)
 _FACTOR = {None: 1, "KB": 1024, "MB": 1024**2, "GB": 1024**3}
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+_DURATION = re.compile(r"^(\d+)\s*(ms|s|m|h|d)$")
+# A URL path that needs no quoting in haproxy.cfg or VCL: no spaces, quotes, '#' or '\\'.
+_URL_PATH = re.compile(r"/[A-Za-z0-9._~!$&()*+,;=:@%/?-]*")
+_MILLISECONDS = {"ms": 1, "s": 1000, "m": 60_000, "h": 3_600_000, "d": 86_400_000}
 
 
 def boolean(text: str) -> bool:
@@ -121,3 +126,53 @@ def single_line(text: str) -> str:
     if any(ord(ch) < 32 or ord(ch) == 127 for ch in value):
         raise Invalid("expected one line of text without control characters")
     return value
+
+
+@dataclass(frozen=True, order=True)
+class Duration:
+    """A time span; prints as the shortest exact spelling haproxy and VCL both read (2s, 500ms)."""
+
+    milliseconds: int
+
+    @property
+    def seconds(self) -> float:
+        return self.milliseconds / 1000
+
+    def __str__(self) -> str:
+        for unit in ("d", "h", "m", "s"):
+            if self.milliseconds % _MILLISECONDS[unit] == 0:
+                return f"{self.milliseconds // _MILLISECONDS[unit]}{unit}"
+        return f"{self.milliseconds}ms"
+
+
+def duration(text: str) -> Duration:
+    """A positive time span with its unit: 500ms, 1s, 2m, 1h, 1d (a bare number is ambiguous)."""
+    match = _DURATION.fullmatch(text.strip())
+    if not match or int(match.group(1)) == 0:
+        raise Invalid("expected a duration such as 500ms, 1s or 2m")
+    return Duration(int(match.group(1)) * _MILLISECONDS[match.group(2)])
+
+
+def address(text: str) -> tuple[str, int]:
+    """host:port with an IP address (IPv6 in brackets: [::1]:8080) or localhost."""
+    value = text.strip()
+    match = re.fullmatch(r"\[([0-9A-Fa-f:.]+)\]:(\d+)|([^:\s\[\]]+):(\d+)", value)
+    if not match:
+        raise Invalid("expected host:port such as 127.0.0.1:8080")
+    try:
+        return host(match.group(1) or match.group(3)), port(match.group(2) or match.group(4))
+    except Invalid as error:
+        raise Invalid(f"expected host:port such as 127.0.0.1:8080; {error}") from None
+
+
+def url_path(text: str) -> str:
+    """An absolute URL path such as /health."""
+    value = text.strip()
+    if not _URL_PATH.fullmatch(value):
+        raise Invalid("expected a URL path such as /health")
+    return value
+
+
+def join_address(host_: str, port_: int) -> str:
+    """host:port, with an IPv6 host in brackets."""
+    return f"[{host_}]:{port_}" if ":" in host_ else f"{host_}:{port_}"

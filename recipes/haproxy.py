@@ -1,0 +1,216 @@
+"""The haproxy part: one backend of health-checked app clients behind a loopback frontend."""
+
+from __future__ import annotations
+
+import os
+import pwd
+import shlex
+from collections.abc import MutableMapping
+from dataclasses import dataclass
+from typing import Any
+
+from recipes import convert
+from recipes.adapter import Paths, created, user_errors
+from recipes.convert import Duration
+from recipes.errors import ConfigError, Invalid, Problem
+from recipes.files import ensure_directory, write_if_changed
+from recipes.options import OptionReader
+from recipes.publish import PublishedProgram, publish
+from recipes.render import render
+from recipes.system import blocked_directory, existing_user, read_binary
+
+OPTIONS = (
+    "servers", "health-path", "host", "port", "maxconn", "global-maxconn", "check-interval",
+    "rise", "fall", "retries", "timeout-connect", "timeout-client", "timeout-server",
+    "timeout-queue", "monitor-uri", "priority", "group", "binary", "user",
+)  # fmt: skip
+# A unix socket path must fit sockaddr_un.sun_path (108 bytes with its NUL).
+MAX_SOCKET_PATH = 107
+
+
+@dataclass(frozen=True)
+class Server:
+    """One app client haproxy balances over."""
+
+    name: str
+    host: str
+    port: int
+
+    @property
+    def address(self) -> str:
+        return convert.join_address(self.host, self.port)
+
+
+@dataclass(frozen=True)
+class HealthCheck:
+    """How haproxy decides a server is up: GET path every interval, rise/fall in a row."""
+
+    path: str = "/health"
+    interval: Duration = Duration(1000)
+    rise: int = 1
+    fall: int = 2
+
+
+@dataclass(frozen=True)
+class Timeouts:
+    connect: Duration = Duration(2000)
+    client: Duration = Duration(60_000)
+    server: Duration = Duration(60_000)
+    queue: Duration = Duration(30_000)
+
+
+@dataclass(frozen=True)
+class Haproxy:
+    """Everything haproxy.cfg says."""
+
+    servers: tuple[Server, ...]
+    stats_socket: str
+    host: str = "127.0.0.1"
+    port: int = 8090
+    monitor_uri: str = "/haproxy-health"
+    check: HealthCheck = HealthCheck()
+    timeouts: Timeouts = Timeouts()
+    maxconn: int = 4
+    global_maxconn: int = 256
+    retries: int = 3
+
+    @property
+    def address(self) -> str:
+        return convert.join_address(self.host, self.port)
+
+
+def parse_servers(text: str) -> tuple[Server, ...]:
+    """`name=host:port` entries separated by spaces or newlines; every bad entry is reported."""
+    problems: list[Problem] = []
+    servers: list[Server] = []
+    names: set[str] = set()
+    addresses: set[tuple[str, int]] = set()
+    for entry in text.split():
+        name, equals, address = entry.partition("=")
+        if not equals or not name or not address:
+            problems.append(Problem("servers", "expected name=host:port entries", entry))
+            continue
+        try:
+            server = Server(convert.name(name), *convert.address(address))
+        except Invalid as error:
+            problems.append(Problem("servers", str(error), entry))
+            continue
+        if server.name in names:
+            problems.append(Problem("servers", f"duplicate server name {server.name!r}", entry))
+        elif (server.host, server.port) in addresses:
+            problems.append(Problem("servers", f"duplicate server address {server.address}", entry))
+        names.add(server.name)
+        addresses.add((server.host, server.port))
+        servers.append(server)
+    if problems:
+        raise ConfigError(problems)
+    return tuple(servers)
+
+
+def _at_least_one(text: str) -> int:
+    return convert.integer(text, 1)
+
+
+def render_haproxy_cfg(part: str, haproxy: Haproxy) -> str:
+    """The haproxy configuration file."""
+    return render("haproxy.cfg.j2", part=part, haproxy=haproxy)
+
+
+def read_haproxy(reader: OptionReader, stats_socket: str) -> Haproxy:
+    """The model from a section's options; problems collect on the reader."""
+    servers: tuple[Server, ...] = ()
+    if not reader.has("servers"):
+        reader.problem("servers", "is required")
+    else:
+        try:
+            servers = parse_servers(reader.raw("servers"))
+        except ConfigError as error:
+            reader.problems.extend(error.problems)
+    if len(stats_socket) > MAX_SOCKET_PATH:
+        reader.problem(
+            "stats-socket",
+            f"a unix socket path may have at most {MAX_SOCKET_PATH} bytes; use a shorter buildout directory",
+            stats_socket,
+        )
+    return Haproxy(
+        servers=servers,
+        stats_socket=stats_socket,
+        host=reader.get("host", convert.host, "127.0.0.1"),
+        port=reader.get("port", convert.port, 8090),
+        monitor_uri=reader.get("monitor-uri", convert.url_path, "/haproxy-health"),
+        check=HealthCheck(
+            path=reader.get("health-path", convert.url_path, "/health"),
+            interval=reader.get("check-interval", convert.duration, Duration(1000)),
+            rise=reader.get("rise", _at_least_one, 1),
+            fall=reader.get("fall", _at_least_one, 2),
+        ),
+        timeouts=Timeouts(
+            connect=reader.get("timeout-connect", convert.duration, Duration(2000)),
+            client=reader.get("timeout-client", convert.duration, Duration(60_000)),
+            server=reader.get("timeout-server", convert.duration, Duration(60_000)),
+            queue=reader.get("timeout-queue", convert.duration, Duration(30_000)),
+        ),
+        maxconn=reader.get("maxconn", _at_least_one, 4),
+        global_maxconn=reader.get("global-maxconn", _at_least_one, 256),
+        retries=reader.get("retries", lambda text: convert.integer(text, 0, 100), 3),
+    )
+
+
+class Recipe:
+    """zc.buildout adapter: read options, publish the program, write haproxy.cfg."""
+
+    def __init__(self, buildout: Any, name: str, options: MutableMapping[str, str]) -> None:
+        self.name, self.options = name, options
+        paths = Paths(buildout)
+        self.socket_dir = paths.var / "haproxy"
+        self.config = paths.parts / name / "haproxy.cfg"
+        with user_errors(name):
+            reader = OptionReader(options, OPTIONS)
+            self.haproxy = read_haproxy(reader, str(self.socket_dir / "admin.sock"))
+            priority = reader.get("priority", convert.priority, 30)
+            group = reader.get("group", convert.name, "front")
+            binary = read_binary(reader, "haproxy", "haproxy")
+            self.user = reader.get("user", existing_user, "")
+            if self.user and (blocked := blocked_directory(self.config, self.user)):
+                reader.problem("user", f"user {self.user!r} may not enter {blocked}", self.user)
+            reader.done()
+        self.text = render_haproxy_cfg(name, self.haproxy)
+        for key, value in {
+            "address": self.haproxy.address,
+            "host": self.haproxy.host,
+            "port": str(self.haproxy.port),
+            "monitor-uri": self.haproxy.monitor_uri,
+            "stats-socket": self.haproxy.stats_socket,
+            "config": str(self.config),
+        }.items():
+            options[key] = value
+        publish(options, [self.program(binary, priority, group)])
+
+    def program(self, binary: str, priority: int, group: str) -> PublishedProgram:
+        """haproxy in the foreground (-db); USR1 is its graceful stop: finish requests, then exit."""
+        return PublishedProgram(
+            name=self.name,
+            command=shlex.join([binary, "-f", str(self.config), "-db"]),
+            directory=str(self.config.parent),
+            priority=priority,
+            group=group,
+            health_url=f"http://{self.haproxy.address}{self.haproxy.monitor_uri}",
+            address=self.haproxy.address,
+            user=self.user,
+            stopsignal="USR1",
+            stopwaitsecs=10,
+        )
+
+    def install(self) -> list[str]:
+        paths = created(self.options, self.config.parent)
+        ensure_directory(self.config.parent)
+        ensure_directory(self.socket_dir, 0o700)
+        os.chmod(self.socket_dir, 0o700)
+        if self.user and os.geteuid() == 0:
+            # supervisord starts haproxy as this user, which creates the socket in here.
+            entry = pwd.getpwnam(self.user)
+            os.chown(self.socket_dir, entry.pw_uid, entry.pw_gid)
+        write_if_changed(self.config, self.text)
+        return paths
+
+    update = install

@@ -1,0 +1,86 @@
+"""The machine the stack runs on: system binaries and system users (read-only look-ups)."""
+
+from __future__ import annotations
+
+import grp
+import os
+import pwd
+import shutil
+import stat
+from pathlib import Path
+
+from recipes.errors import Invalid
+from recipes.options import OptionReader
+
+# Debian keeps daemons in sbin, which is not on a normal user's PATH.
+EXTRA_PATH = ("/usr/sbin", "/sbin")
+
+
+def find_binary(text: str, package: str, search_path: str | None = None) -> str:
+    """The absolute path of an executable, looked up on PATH plus /usr/sbin:/sbin."""
+    value = text.strip()
+    if search_path is None:
+        search_path = os.pathsep.join([os.environ.get("PATH", os.defpath), *EXTRA_PATH])
+    found = shutil.which(value, path=search_path) if value else None
+    if found is None:
+        raise Invalid(f"{value or 'binary'} not found; install it with: apt-get install -y {package}")
+    return os.path.abspath(found)
+
+
+def read_binary(reader: OptionReader, default: str, package: str) -> str:
+    """The `binary` option (default: the program's usual name) as an absolute path."""
+    text = reader.raw("binary").strip() or default
+    try:
+        return find_binary(text, package)
+    except Invalid as error:
+        reader.problem("binary", str(error), text)
+        return text
+
+
+def user_ids(name: str) -> tuple[int, frozenset[int]] | None:
+    """(uid, all group ids) of a system user, or None when there is no such user."""
+    try:
+        entry = pwd.getpwnam(name)
+    except KeyError:
+        return None
+    groups = {entry.pw_gid} | {g.gr_gid for g in grp.getgrall() if name in g.gr_mem}
+    return entry.pw_uid, frozenset(groups)
+
+
+def existing_user(text: str) -> str:
+    """The name of a user that exists on this machine."""
+    value = text.strip()
+    if user_ids(value) is None:
+        raise Invalid("expected the name of a user on this machine")
+    return value
+
+
+def _allows(info: os.stat_result, uid: int, gids: frozenset[int], bit: int) -> bool:
+    """Whether the owner/group/other class that applies to uid has permission bit (r=4, x=1)."""
+    if uid == 0:
+        return True
+    if info.st_uid == uid:
+        return bool(info.st_mode & (bit << 6))
+    if info.st_gid in gids:
+        return bool(info.st_mode & (bit << 3))
+    return bool(info.st_mode & bit)
+
+
+def blocked_directory(path: str | Path, user: str) -> Path | None:
+    """The first existing directory on the way to path that user may not enter, else None.
+
+    Directories that do not exist yet are created by the recipes with mode 0755.
+    """
+    ids = user_ids(user)
+    if ids is None:
+        return None
+    uid, gids = ids
+    target = Path(path).absolute()
+    for directory in [*reversed(target.parents)]:
+        try:
+            info = directory.stat()
+        except FileNotFoundError:
+            return None
+        if stat.S_ISDIR(info.st_mode) and not _allows(info, uid, gids, 1):
+            return directory
+    return None
