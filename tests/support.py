@@ -61,13 +61,23 @@ def http_get(url: str, timeout: float = 5.0, data: bytes | None = None) -> tuple
 
 
 def pid_alive(pid: int) -> bool:
+    """True while the process runs; a zombie (exited, not yet reaped) counts as gone, and is reaped
+    when it is our own child."""
+    try:
+        os.waitpid(pid, os.WNOHANG)
+    except ChildProcessError:
+        pass
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
     except PermissionError:
         return True
-    return True
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return False
+    return state != "Z"
 
 
 def kill_pids(pids: list[int], timeout: float = 10.0) -> None:

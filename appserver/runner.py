@@ -1,0 +1,101 @@
+"""Running one app client: load the app, connect to ZEO, serve with waitress, stop cleanly."""
+from __future__ import annotations
+
+import logging
+import signal
+import sys
+import time
+from collections.abc import Sequence
+from types import FrameType
+from typing import Any
+
+import waitress
+import ZODB
+from waitress.wasyncore import close_all
+
+from appserver.database import StartupError, open_database
+from appserver.health import DatabaseHealth
+from appserver.settings import Settings, parse_arguments
+from appserver.wsgi import ClientMiddleware, announce_client, load_application
+
+log = logging.getLogger("appserver")
+
+
+class Stopped(SystemExit):
+    """Raised by the SIGTERM/SIGINT handler; waitress's loop ends on SystemExit."""
+
+
+def stop_on_signals() -> None:
+    """SIGTERM and SIGINT stop the client once; a repeat during shutdown is ignored."""
+    stopping = False
+
+    def handle(signum: int, frame: FrameType | None) -> None:
+        nonlocal stopping
+        if stopping:
+            return
+        stopping = True
+        log.info("%s received; stopping", signal.Signals(signum).name)
+        raise Stopped(0)
+
+    signal.signal(signal.SIGTERM, handle)
+    signal.signal(signal.SIGINT, handle)
+
+
+def configure_logging(name: str) -> None:
+    """One line per event on stderr, which supervisor puts into the client's log."""
+    logging.basicConfig(
+        level=logging.INFO,
+        stream=sys.stderr,
+        format=f"%(asctime)s %(levelname)s %(name)s [{name}] %(message)s",
+    )
+
+
+def serve(settings: Settings, db: ZODB.DB, app: Any) -> None:
+    """Serve app on the listen address until a signal stops the loop."""
+    health = DatabaseHealth(db, settings.health_timeout)
+    wrapped = ClientMiddleware(app, db, settings.name, settings.health_path, health)
+    try:
+        server: Any = waitress.create_server(
+            wrapped,
+            host=settings.listen.host,
+            port=settings.listen.port,
+            threads=settings.threads,
+            ident="sitestack",
+        )
+    except OSError as error:
+        raise StartupError(f"cannot listen on {settings.listen}: {error.strerror or error}") from None
+    log.info("serving %s on http://%s (%d threads)", settings.app, settings.listen, settings.threads)
+    try:
+        server.run()  # returns after a Stopped: waitress catches SystemExit, stops its threads
+    finally:
+        # Closes the listening socket(s), open channels and waitress's trigger pipe.
+        close_all(getattr(server, "map", None) or server._map)
+
+
+def run(settings: Settings) -> None:
+    """Load the app first (a bad --app fails at once), then open the database and serve."""
+    started = time.monotonic()
+    announce_client(settings.name)
+    app = load_application(settings.app)
+    db = open_database(settings.zeo, settings.blob_cache, settings.connect_timeout)
+    try:
+        log.info("database open after %.1fs", time.monotonic() - started)
+        serve(settings, db, app)
+    finally:
+        db.close()
+        log.info("database closed")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of `python -m appserver` and bin/clientN: 0 after a clean stop, 1 if it cannot start."""
+    settings = parse_arguments(argv)
+    configure_logging(settings.name)
+    stop_on_signals()
+    try:
+        run(settings)
+    except Stopped:
+        log.info("stopped")
+    except StartupError as error:
+        print(f"appserver {settings.name}: {error}", file=sys.stderr, flush=True)
+        return 1
+    return 0

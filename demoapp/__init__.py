@@ -1,0 +1,9 @@
+"""demoapp: a small plain-WSGI notes application on the ZODB, the app sitestack serves by default.
+
+Routes: GET / (HTML notes page, X-Served-By), POST /notes (form field `text`; 303 to /, or
+201 JSON with Accept: application/json), GET /api/notes (JSON), GET /health (200 after a
+database read, 503 otherwise), GET /cached (Cache-Control: public, max-age=60).
+"""
+from demoapp.app import application
+
+__all__ = ["application"]

@@ -1,0 +1,176 @@
+"""The demo WSGI application: notes in the ZODB, shown by whichever client serves the request.
+
+It runs under appserver, which puts the ZODB.DB into environ['sitestack.db'] and the client
+name into environ['sitestack.client'].
+"""
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Any
+from urllib.parse import parse_qs
+
+import ZODB
+from transaction.interfaces import TransientError
+from ZODB.POSException import ConflictError
+
+from appserver.health import database_problem
+from demoapp import pages, store
+
+MAX_BODY = 64 * 1024
+MAX_NOTE = 2000
+FORM = "application/x-www-form-urlencoded"
+NO_CACHE = "no-cache"
+
+
+@dataclass(frozen=True)
+class Request:
+    """What the handlers need from the WSGI environ."""
+
+    method: str
+    path: str
+    client: str
+    db: ZODB.DB | None
+    environ: dict[str, Any]
+
+    @classmethod
+    def from_environ(cls, environ: dict[str, Any]) -> "Request":
+        client = environ.get("sitestack.client") or os.environ.get("SITESTACK_CLIENT") or "unknown"
+        return cls(environ.get("REQUEST_METHOD", "GET").upper(), environ.get("PATH_INFO") or "/",
+                   client, environ.get("sitestack.db"), environ)
+
+    def wants_json(self) -> bool:
+        return "application/json" in self.environ.get("HTTP_ACCEPT", "")
+
+
+@dataclass(frozen=True)
+class Response:
+    """Status, body and the headers that differ between responses."""
+
+    status: str
+    body: bytes
+    content_type: str = "text/plain; charset=utf-8"
+    cache_control: str = NO_CACHE
+    extra: tuple[tuple[str, str], ...] = ()
+
+
+def text(status: str, message: str, cache_control: str = "no-store", **extra: str) -> Response:
+    return Response(status, (message + "\n").encode("utf-8"), cache_control=cache_control,
+                    extra=tuple((k.replace("_", "-"), v) for k, v in extra.items()))
+
+
+def json_response(status: str, data: object) -> Response:
+    body = json.dumps(data, ensure_ascii=False).encode("utf-8")
+    return Response(status, body, "application/json; charset=utf-8")
+
+
+def html(page: str, cache_control: str = NO_CACHE) -> Response:
+    return Response("200 OK", page.encode("utf-8"), "text/html; charset=utf-8", cache_control)
+
+
+def home(request: Request) -> Response:
+    """GET /: the notes, newest first."""
+    count, notes = store.recent_notes(database(request))
+    return html(pages.home_page(count, notes, request.client))
+
+
+def api_notes(request: Request) -> Response:
+    """GET /api/notes: the same as JSON."""
+    count, notes = store.recent_notes(database(request))
+    return json_response("200 OK", {"count": count, "notes": [n.as_json() for n in notes],
+                                    "served_by": request.client})
+
+
+def post_note(request: Request) -> Response:
+    """POST /notes: add the form field `text`; 303 to / (or 201 JSON when asked for JSON)."""
+    content_type = request.environ.get("CONTENT_TYPE", "").split(";")[0].strip().lower()
+    if content_type not in ("", FORM):
+        return text("415 Unsupported Media Type", f"expected a form ({FORM})")
+    length = request.environ.get("CONTENT_LENGTH") or "0"
+    if not length.isdigit() or int(length) > MAX_BODY:
+        return text("413 Content Too Large", f"expected a form of at most {MAX_BODY} bytes")
+    body = request.environ["wsgi.input"].read(int(length)).decode("utf-8", "replace")
+    note_text = parse_qs(body, max_num_fields=20).get("text", [""])[0].strip()
+    if not note_text:
+        return text("400 Bad Request", "the form field 'text' is required")
+    if len(note_text) > MAX_NOTE:
+        return text("400 Bad Request", f"a note has at most {MAX_NOTE} characters")
+    note, count = store.add_note(database(request), note_text, request.client)
+    if request.wants_json():
+        return json_response("201 Created", {"note": note.as_json(), "count": count,
+                                             "served_by": request.client})
+    return text("303 See Other", "see /", Location="/")
+
+
+def health(request: Request) -> Response:
+    """GET /health: 200 after a real database read, 503 with the reason otherwise."""
+    problem = database_problem(database(request))
+    if problem:
+        return text("503 Service Unavailable", f"unavailable {request.client}: {problem}")
+    return text("200 OK", f"ok {request.client}")
+
+
+def cached(request: Request) -> Response:
+    """GET /cached: a page any cache may keep for a minute."""
+    generated = datetime.now(timezone.utc).isoformat(timespec="seconds").replace("+00:00", "Z")
+    return html(pages.cached_page(request.client, generated), "public, max-age=60")
+
+
+Handler = Callable[[Request], Response]
+ROUTES: dict[str, dict[str, Handler]] = {
+    "/": {"GET": home},
+    "/notes": {"POST": post_note},
+    "/api/notes": {"GET": api_notes},
+    "/health": {"GET": health},
+    "/cached": {"GET": cached},
+}
+
+
+class NoDatabase(Exception):
+    """The app runs outside appserver: nothing put a database into the environ."""
+
+
+def database(request: Request) -> ZODB.DB:
+    if request.db is None:
+        raise NoDatabase()
+    return request.db
+
+
+def allowed(methods: dict[str, Handler]) -> str:
+    return ", ".join(sorted({*methods, *(["HEAD"] if "GET" in methods else [])}))
+
+
+def dispatch(request: Request) -> Response:
+    """Route the request; database trouble becomes a 503 that says what happened."""
+    methods = ROUTES.get(request.path)
+    if methods is None:
+        return text("404 Not Found", f"not found: {request.path}")
+    handler = methods.get("GET" if request.method == "HEAD" else request.method)
+    if handler is None:
+        return text("405 Method Not Allowed", f"{request.method} is not allowed here", Allow=allowed(methods))
+    try:
+        return handler(request)
+    except NoDatabase:
+        return text("500 Internal Server Error", "no database in environ['sitestack.db']; run demoapp with appserver")
+    except ConflictError:
+        return text("503 Service Unavailable", "too many conflicting writes; try again", Retry_After="1")
+    except TransientError as error:
+        return text("503 Service Unavailable", f"database unavailable: {type(error).__name__}", Retry_After="5")
+
+
+def application(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+    """The WSGI entry point: demoapp:application."""
+    request = Request.from_environ(environ)
+    response = dispatch(request)
+    headers = [
+        ("Content-Type", response.content_type),
+        ("Content-Length", str(len(response.body))),
+        ("Cache-Control", response.cache_control),
+        ("X-Served-By", request.client),
+        *response.extra,
+    ]
+    start_response(response.status, headers)
+    return [] if request.method == "HEAD" else [response.body]

@@ -1,0 +1,197 @@
+"""The app clients part: client1..clientN, each appserver serving the WSGI app over ZEO."""
+from __future__ import annotations
+
+import re
+from collections.abc import MutableMapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from recipes import convert
+from recipes.adapter import Paths, created, egg_scripts, user_errors
+from recipes.errors import Invalid
+from recipes.files import ensure_directory
+from recipes.options import OptionReader
+from recipes.publish import PublishedProgram, publish
+
+OPTIONS = (
+    "count", "host", "base-port", "zeo-address", "application", "health-path", "threads",
+    "memory-quota", "priority", "group", "connect-timeout", "eggs",
+)
+EGGS = ("ZEO", "ZODB", "waitress")
+MAX_CLIENTS = 64
+_DOTTED = r"[A-Za-z_]\w*(?:\.[A-Za-z_]\w*)*"
+_APPLICATION = re.compile(rf"{_DOTTED}:{_DOTTED}")
+_REQUIREMENT = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*(\[[A-Za-z0-9._,-]+\])?((==|>=|<=|!=|~=|<|>)[A-Za-z0-9.*+!_-]+)?")
+# How long supervisor waits after SIGTERM: waitress gives running requests 5s, closing
+# the ZEO connection can take a few more.
+STOPWAITSECS = 20
+
+
+@dataclass(frozen=True)
+class Client:
+    """One app client: its name and where it listens."""
+
+    number: int
+    host: str
+    port: int
+
+    @property
+    def name(self) -> str:
+        return f"client{self.number}"
+
+    @property
+    def address(self) -> str:
+        return convert.join_address(self.host, self.port)
+
+
+@dataclass(frozen=True)
+class Clients:
+    """What every client shares, and the clients themselves."""
+
+    clients: tuple[Client, ...]
+    zeo_address: str
+    application: str
+    health_path: str
+    threads: int
+    connect_timeout: int
+
+    def servers(self) -> str:
+        """`client1=127.0.0.1:8081 client2=...`: what the haproxy part reads."""
+        return " ".join(f"{c.name}={c.address}" for c in self.clients)
+
+    def arguments(self, client: Client, blob_cache: Path) -> list[str]:
+        """appserver's command line for one client."""
+        return [
+            "--name", client.name,
+            "--listen", client.address,
+            "--zeo", self.zeo_address,
+            "--blob-cache", str(blob_cache),
+            "--app", self.application,
+            "--threads", str(self.threads),
+            "--health-path", self.health_path,
+            "--connect-timeout", str(self.connect_timeout),
+        ]
+
+
+def application(text: str) -> str:
+    """A WSGI callable as module:callable (both may be dotted)."""
+    value = text.strip()
+    if not _APPLICATION.fullmatch(value):
+        raise Invalid("expected module:callable such as demoapp:application")
+    return value
+
+
+def health_path(text: str) -> str:
+    """A URL path without a query string (the client compares the path only)."""
+    value = convert.url_path(text)
+    if "?" in value:
+        raise Invalid("expected a URL path without a query string, such as /health")
+    return value
+
+
+def requirements(text: str) -> list[str]:
+    """Extra eggs: requirement names, optionally pinned (myapp, myapp==1.2), separated by whitespace."""
+    words = text.split()
+    for word in words:
+        if not _REQUIREMENT.fullmatch(word):
+            raise Invalid(f"expected egg names such as myapp or myapp==1.2; {word!r} is not one")
+    return words
+
+
+def seconds(text: str) -> int:
+    """A whole number of seconds from 1 to 3600."""
+    try:
+        return convert.integer(text, 1, 3600)
+    except Invalid:
+        raise Invalid("expected a whole number of seconds from 1 to 3600") from None
+
+
+def check_ports(reader: OptionReader, host: str, base_port: int, count: int, zeo: tuple[str, int] | None) -> None:
+    """Every client port fits in 1..65535 and none is the ZEO server's."""
+    if any(p.option in ("count", "host", "base-port") for p in reader.problems):
+        return  # already reported; a default in their place would only add confusion
+    text = reader.raw("base-port").strip() or None
+    last = base_port + count - 1
+    if last > 65535:
+        reader.problem("base-port", f"with count = {count} the last client would listen on port {last}; "
+                                    "expected base-port + count - 1 to be at most 65535", text)
+    elif zeo is not None and zeo[0] == host and base_port <= zeo[1] <= last:
+        reader.problem("base-port", f"client{zeo[1] - base_port + 1} would listen on port {zeo[1]}, "
+                                    "the ZEO server's port", text)
+
+
+def read_clients(reader: OptionReader) -> Clients:
+    """The clients from the part's options; problems are collected in reader."""
+    count = reader.get("count", lambda t: convert.integer(t, 1, MAX_CLIENTS), 2)
+    host = reader.get("host", convert.host, "127.0.0.1")
+    base_port = reader.get("base-port", convert.port, 8081)
+    zeo = reader.require("zeo-address", convert.address)
+    check_ports(reader, host, base_port, count, zeo)
+    return Clients(
+        clients=tuple(Client(i, host, base_port + i - 1) for i in range(1, count + 1)),
+        zeo_address=convert.join_address(*zeo) if zeo else "",
+        application=reader.get("application", application, "demoapp:application"),
+        health_path=reader.get("health-path", health_path, "/health"),
+        threads=reader.get("threads", lambda t: convert.integer(t, 1, 256), 4),
+        connect_timeout=reader.get("connect-timeout", seconds, 60),
+    )
+
+
+class Recipe:
+    """zc.buildout adapter: read options, publish client1..N, write bin/clientN."""
+
+    def __init__(self, buildout: Any, name: str, options: MutableMapping[str, str]) -> None:
+        self.buildout, self.name, self.options = buildout, name, options
+        self.paths = Paths(buildout)
+        with user_errors(name):
+            reader = OptionReader(options, OPTIONS)
+            self.model = read_clients(reader)
+            memory_quota = reader.get("memory-quota", convert.byte_size, 800 * 1024**2)
+            priority = reader.get("priority", convert.priority, 20)
+            group = reader.get("group", convert.name, "zeo-clients")
+            extra_eggs: list[str] = reader.get("eggs", requirements, [])
+            self.eggs = [*EGGS, *extra_eggs]
+            reader.done()
+        options["servers"] = self.model.servers()
+        options["addresses"] = " ".join(c.address for c in self.model.clients)
+        options["health-path"] = self.model.health_path
+        publish(options, [
+            PublishedProgram(
+                name=client.name,
+                command=str(self.paths.bin / client.name),
+                directory=str(self.directory(client)),
+                priority=priority,
+                group=group,
+                health_url=f"http://{client.address}{self.model.health_path}",
+                memory_quota=memory_quota,
+                address=client.address,
+                stopwaitsecs=STOPWAITSECS,
+                startsecs=3,
+            )
+            for client in self.model.clients
+        ])
+
+    def directory(self, client: Client) -> Path:
+        return self.paths.parts / self.name / client.name
+
+    def blob_cache(self, client: Client) -> Path:
+        return self.paths.var / "blobcache" / client.name
+
+    def install(self) -> list[str]:
+        """Create each client's directory and blob cache, and write bin/clientN."""
+        paths = created(self.options, self.paths.parts / self.name)
+        for client in self.model.clients:
+            ensure_directory(self.directory(client))
+            # The blob cache holds database content: private, and kept on uninstall like var/.
+            ensure_directory(self.blob_cache(client), 0o700)
+            arguments = self.model.arguments(client, self.blob_cache(client))
+            paths += egg_scripts(
+                self.buildout,
+                self.eggs,
+                [(client.name, "appserver", "main")],
+                initialization=f"sys.argv[1:1] = {arguments!r}",
+            )
+        return paths
+
+    update = install
