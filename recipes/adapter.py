@@ -61,6 +61,7 @@ def egg_scripts(
             newest=section.get("newest") == "true",
             allow_hosts=tuple(h for h in section.get("allow-hosts", "*").split() if h),
         )
+    working_set = _stable(working_set)
     names = {name: name for name, _, _ in scripts}
     reqs = [(name, module, function) for name, module, function in scripts]
     return list(
@@ -74,6 +75,18 @@ def egg_scripts(
             arguments=arguments,
         )
     )
+
+
+def _stable(working_set: Any) -> Any:
+    """The same distributions in a fixed order (eggs by name, then site-packages).
+
+    A first run that installs eggs lists them in download order, a later run in resolution
+    order; sorting keeps the generated scripts byte-identical, so a re-run rewrites nothing.
+    """
+    ordered = type(working_set)([])
+    for dist in sorted(working_set, key=lambda d: (not d.location.endswith(".egg"), d.project_name.lower())):
+        ordered.add(dist)
+    return ordered
 
 
 def created(options: MutableMapping[str, str], *paths: str | os.PathLike[str]) -> list[str]:

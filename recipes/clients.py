@@ -168,6 +168,7 @@ class Recipe:
                 address=client.address,
                 stopwaitsecs=STOPWAITSECS,
                 startsecs=3,
+                watchdog=True,
             )
             for client in self.model.clients
         ])

@@ -4,7 +4,7 @@ A part that runs programs sets `programs = name1 name2` and, for each program,
 `<name>-command`, `<name>-directory`, `<name>-priority`, `<name>-group` and, where they
 apply, `<name>-health-url`, `<name>-memory-quota`, `<name>-address`, `<name>-user`,
 `<name>-stopsignal`, `<name>-stopwaitsecs`, `<name>-startsecs`, `<name>-environment`
-(KEY=value lines). The supervisor part reads them back with `collect`.
+(KEY=value lines), `<name>-watchdog` (true: httpok restarts it when its health URL fails). The supervisor part reads them back with `collect`.
 """
 from __future__ import annotations
 
@@ -32,6 +32,9 @@ class PublishedProgram:
     stopwaitsecs: int = 10
     startsecs: int = 1
     environment: tuple[tuple[str, str], ...] = field(default_factory=tuple)
+    # restart it when its health URL fails (httpok); haproxy and varnish say no: their health
+    # URLs fail whenever every client is down, and restarting them would not help
+    watchdog: bool = False
 
 
 def publish(options: MutableMapping[str, str], programs: list[PublishedProgram]) -> None:
@@ -52,6 +55,7 @@ def publish(options: MutableMapping[str, str], programs: list[PublishedProgram])
         options[f"{p.name}-stopwaitsecs"] = str(p.stopwaitsecs)
         options[f"{p.name}-startsecs"] = str(p.startsecs)
         options[f"{p.name}-environment"] = "\n".join(f"{k}={v}" for k, v in p.environment)
+        options[f"{p.name}-watchdog"] = "true" if p.watchdog else "false"
 
 
 def publishes_programs(options: Mapping[str, str]) -> bool:
@@ -87,6 +91,7 @@ def collect(part: str, options: Mapping[str, str]) -> list[PublishedProgram]:
                     stopwaitsecs=convert.integer(get("stopwaitsecs", "10"), 0),
                     startsecs=convert.integer(get("startsecs", "1"), 0),
                     environment=environment,  # type: ignore[arg-type]
+                    watchdog=convert.boolean(get("watchdog", "false")),
                 )
             )
         except Invalid as error:

@@ -65,6 +65,7 @@ def program_from_part(published: PublishedProgram, log_dir: Path) -> Program:
         group=published.group,
         health_url=published.health_url,
         memory_quota=published.memory_quota,
+        watchdog=published.watchdog,
     )
 
 
@@ -98,7 +99,7 @@ def default_listeners(programs: list[Program], groups: list[Group], bin_dir: Pat
         mail = ["-m", email] if email else []
         listeners.append(EventListener("memmon", events, " ".join([str(bin_dir / "memmon"), *quota_args, *mail])))
     for program in programs:
-        if program.health_url:
+        if program.health_url and program.watchdog:
             # superlance's httpok matches -p against the bare process name only (not group:name)
             command = f"{bin_dir / 'httpok'} -p {program.name} -t {timeout} {program.health_url}"
             listeners.append(EventListener(f"httpok-{program.name}", events, command))

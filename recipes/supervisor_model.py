@@ -138,6 +138,7 @@ class Program:
     group: str = ""
     health_url: str = ""
     memory_quota: int | None = None
+    watchdog: bool = False
 
     def setting(self, key: str, default: str = "") -> str:
         return dict(self.settings).get(key, default)

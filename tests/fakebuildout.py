@@ -45,10 +45,10 @@ def stack_buildout(tmp_path, **supervisor):
     buildout["clients"] = published("clients", [
         PublishedProgram(f"client{i}", f"/srv/bin/client{i}", f"/srv/parts/clients/client{i}", 20, "zeo-clients",
                          health_url=f"http://127.0.0.1:808{i}/health", memory_quota=800 * 1024**2,
-                         address=f"127.0.0.1:808{i}")
+                         address=f"127.0.0.1:808{i}", watchdog=True)
         for i in (1, 2)])
     buildout["front"] = published("front", [
         PublishedProgram("haproxy", "/usr/sbin/haproxy -f /srv/parts/haproxy/haproxy.cfg -db", "/srv/parts/haproxy",
-                         30, "front"),
+                         30, "front", health_url="http://127.0.0.1:8070/haproxy-health"),
         PublishedProgram("varnish", "/usr/sbin/varnishd -F", "/srv/parts/varnish", 40, "front")])
     return buildout

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from e2e.site import Ports, Stack, copy_project, run, site_config
+from fake_buildout import open_directory
 from support import free_port_range
 
 
@@ -32,12 +33,17 @@ def egg_cache(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="session")
-def bootstrapped(tmp_path_factory) -> Path:
-    """A copy of the project after `python3 bootstrap.py`, as a new user's clone would be."""
-    path = copy_project(tmp_path_factory.mktemp("project") / "site")
-    python = shutil.which("python3") or "python3"
-    run([python, "bootstrap.py"], path, timeout=900)
-    return path
+def bootstrapped() -> Iterator[Path]:
+    """A copy of the project after `python3 bootstrap.py`, as a new user's clone would be.
+
+    It lives in a directory every user may traverse: varnishd started as root compiles its VCL
+    as user varnish (pytest's own temporary directories are private to root).
+    """
+    with open_directory() as top:
+        path = copy_project(top / "site")
+        python = shutil.which("python3") or "python3"
+        run([python, "bootstrap.py"], path, timeout=900)
+        yield path
 
 
 def build_site(dest: Path, egg_cache: Path, clients: int = 2, extra: str = "") -> Site:

@@ -59,6 +59,7 @@ def test_defaults_publish_two_clients_for_haproxy_and_supervisor(tmp_path):
             "stopwaitsecs": "20",
             "startsecs": "3",
             "environment": "",
+            "watchdog": "true",
         }.items()},
     }
 

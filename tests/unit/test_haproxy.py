@@ -200,6 +200,7 @@ def test_published_options(fake_haproxy: str) -> None:
         "haproxy-priority": "31",
         "haproxy-group": "edge",
         "haproxy-health-url": "http://127.0.0.1:8090/haproxy-health",
+        "haproxy-watchdog": "false",
         "haproxy-memory-quota": "",
         "haproxy-address": "127.0.0.1:8090",
         "haproxy-user": "",

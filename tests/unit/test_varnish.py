@@ -186,6 +186,7 @@ def test_published_options_and_command(fake_varnishd: str) -> None:
         "varnish-priority": "40",
         "varnish-group": "front",
         "varnish-health-url": "http://127.0.0.1:8080/haproxy-health",
+        "varnish-watchdog": "false",
         "varnish-memory-quota": "",
         "varnish-address": "127.0.0.1:8080",
         "varnish-user": "",
