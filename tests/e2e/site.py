@@ -24,6 +24,7 @@ IGNORE = shutil.ignore_patterns(
 def copy_project(dest: Path) -> Path:
     """The project's files as a fresh clone has them (nothing built)."""
     shutil.copytree(ROOT, dest, ignore=IGNORE)
+    dest.chmod(0o755)  # copytree copies the checkout's mode; a clone in `mktemp -d` is 0700
     return dest
 
 
