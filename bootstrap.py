@@ -10,6 +10,7 @@ It never downloads a script; packages come from the package index through pip.
 from __future__ import annotations
 
 import argparse
+import hashlib
 import os
 import shutil
 import subprocess
@@ -46,8 +47,10 @@ def fail(message: str) -> "NoReturn":  # type: ignore[name-defined]  # noqa: F82
 
 
 def run(*command: str) -> None:
-    result = subprocess.run(command, cwd=HERE)
+    """Run a command quietly; on failure show what it said."""
+    result = subprocess.run(command, cwd=HERE, capture_output=True, text=True)
     if result.returncode != 0:
+        sys.stderr.write(result.stdout + result.stderr)
         fail(f"{' '.join(command)} exited with {result.returncode}")
 
 
@@ -130,9 +133,14 @@ def install_packages() -> None:
     if wanted:
         say("installing " + " ".join(wanted))
         run(*pip, *wanted)
-    if "sitestack" not in have or not list(VENV.glob("lib/python*/site-packages/__editable__*sitestack*")):
+    # The editable install maps the packages pyproject.toml lists: redo it when that file changes.
+    stamp = VENV / "sitestack-pyproject.sha256"
+    digest = hashlib.sha256((HERE / "pyproject.toml").read_bytes()).hexdigest()
+    editable = list(VENV.glob("lib/python*/site-packages/__editable__*sitestack*"))
+    if "sitestack" not in have or not editable or not stamp.exists() or stamp.read_text() != digest:
         say("installing sitestack's recipes (editable)")
         run(*pip, "--no-deps", "--no-build-isolation", "-e", str(HERE))
+        stamp.write_text(digest)
 
 
 def write_buildout_script() -> None:

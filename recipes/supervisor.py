@@ -3,6 +3,7 @@ lines), default memmon/httpok listeners, and bin/supervisord, bin/supervisorctl.
 from __future__ import annotations
 
 import dataclasses
+import json
 from collections.abc import MutableMapping
 from pathlib import Path
 from typing import Any
@@ -26,7 +27,7 @@ OPTIONS = (
     "supervisord-environment", "env-path", "programs", "eventlisteners", "groups", "include",
     "plugins", "sections", "supervisord-conf",
     # sitestack's own
-    "memmon-email", "listener-events", "httpok-timeout", "eggs",
+    "memmon-email", "listener-events", "httpok-timeout", "eggs", "balancer",
 )
 SECTIONS = ("global", "ctl", "http", "rpc", "services")
 SUPERLANCE_SCRIPTS = ("memmon", "httpok", "crashmail", "crashmailbatch", "fatalmailbatch", "crashsms")
@@ -66,6 +67,7 @@ def program_from_part(published: PublishedProgram, log_dir: Path) -> Program:
         health_url=published.health_url,
         memory_quota=published.memory_quota,
         watchdog=published.watchdog,
+        address=published.address,
     )
 
 
@@ -118,6 +120,8 @@ class Recipe:
         options["supervisord"] = str(self.paths.bin / f"{name}d")
         options["supervisorctl"] = str(self.paths.bin / f"{name}ctl")
         options["serverurl"] = self.control.serverurl
+        options["site-json"] = str(self.site_json)
+        options["sitestack"] = str(self.paths.bin / "sitestack")
         if self.config.supervisord:
             options["pidfile"] = self.config.supervisord.pidfile
             options["logfile"] = self.config.supervisord.logfile
@@ -126,6 +130,7 @@ class Recipe:
         reader = OptionReader(options, OPTIONS)
         sections = reader.get("sections", _sections, list(SECTIONS))
         self.conf = Path(reader.get("supervisord-conf", str, str(self.paths.parts / self.name / "supervisord.conf")))
+        self.site_json = self.paths.parts / self.name / "site.json"
         supervisord = read_supervisord(reader, self.paths.var, running_as_root())
         self.control, self.generate_password = read_control(reader, self.paths.var)
         self.plugins = reader.raw("plugins").split()
@@ -152,7 +157,22 @@ class Recipe:
             rpc="rpc" in sections,
         )
         reader.problems.extend(validate(self.config))
+        self.balancer = self._balancer(buildout, reader)
         reader.done()
+
+    @staticmethod
+    def _balancer(buildout: Any, reader: OptionReader) -> dict[str, Any] | None:
+        """haproxy's runtime socket and backend, for commands that take a client out of rotation."""
+        part = reader.raw("balancer").strip()
+        if not part:
+            return None
+        if part not in buildout or "stats-socket" not in buildout[part]:
+            reader.problem("balancer", "expected the name of a haproxy part (one that publishes stats-socket)", part)
+            return None
+        section = buildout[part]
+        servers = [entry.partition("=")[0] for entry in section.get("servers", "").split()]
+        return {"part": part, "socket": section["stats-socket"], "backend": section.get("backend", "clients"),
+                "servers": servers}
 
     def _programs(self, buildout: Any, options: MutableMapping[str, str],
                   reader: OptionReader) -> tuple[list[Program], list[Program]]:
@@ -218,18 +238,34 @@ class Recipe:
             ensure_directory(Path(config.control.file).parent)
         ensure_directory(self.conf.parent)
         write_if_changed(self.conf, text, 0o600)
+        write_if_changed(self.site_json, site_description(self.paths.directory, self.conf, config, self.balancer))
         initialization = f"sys.argv[1:1] = ['-c', {str(self.conf)!r}]"
-        paths = [str(self.conf)]
+        paths = [str(self.conf), str(self.site_json)]
         paths += egg_scripts(self.buildout, ["supervisor", *self.plugins, *self.eggs],
                              [(f"{self.name}d", "supervisor.supervisord", "main"),
                               (f"{self.name}ctl", "supervisor.supervisorctl", "main")],
                              initialization=initialization)
+        paths += egg_scripts(self.buildout, ["supervisor", *self.eggs], [("sitestack", "control.cli", "main")],
+                             initialization=f"sys.argv[1:1] = ['--site', {str(self.site_json)!r}]")
         if "superlance" in self.plugins:
             paths += egg_scripts(self.buildout, ["supervisor", *self.plugins],
                                  [(s, f"superlance.{s}", "main") for s in SUPERLANCE_SCRIPTS])
         return paths
 
     update = install
+
+
+def site_description(directory: Path, conf: Path, config: SupervisorConfig,
+                     balancer: dict[str, Any] | None) -> str:
+    """site.json: what bin/sitestack's commands need to know about the site (no secrets)."""
+    group_of = {member: g.name for g in config.groups for member in g.programs}
+    programs = [
+        {"name": p.name, "group": group_of.get(p.name, ""), "priority": p.priority, "health_url": p.health_url,
+         "address": p.address, "watchdog": p.watchdog, "memory_quota": p.memory_quota}
+        for p in config.programs
+    ]
+    data = {"directory": str(directory), "supervisord_conf": str(conf), "programs": programs, "balancer": balancer}
+    return json.dumps(data, indent=2, sort_keys=True) + "\n"
 
 
 def _with_listener_credentials(config: SupervisorConfig) -> SupervisorConfig:

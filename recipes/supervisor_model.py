@@ -139,6 +139,7 @@ class Program:
     health_url: str = ""
     memory_quota: int | None = None
     watchdog: bool = False
+    address: str = ""
 
     def setting(self, key: str, default: str = "") -> str:
         return dict(self.settings).get(key, default)

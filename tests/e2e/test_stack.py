@@ -78,6 +78,12 @@ def test_stack_serves_through_varnish_and_heals(site, stack):
     for name in EXPECTED:
         assert listed.get(name) == "RUNNING", ctl.stdout
 
+    # bin/sitestack status: every program RUNNING, every client healthy
+    status = subprocess.run([str(site.path / "bin" / "sitestack"), "status"], capture_output=True, text=True,
+                            timeout=60)
+    assert status.returncode == 0, status.stdout + status.stderr
+    assert "zeo-clients:client1" in status.stdout and "health 200" in status.stdout
+
     # shutdown leaves no process behind
     every = stack.descendants() | {stack.pid}
     rpc.supervisor.shutdown()
