@@ -1,0 +1,226 @@
+"""The self-healing benchmark: builds the stack in a temporary directory and reports medians.
+
+    .venv/bin/python benchmarks/run.py [--runs 3] [--json results.json]
+
+Not run in CI, not collected by pytest. It uses the e2e test helpers (tests/) for the build,
+the stack and the load, and only loopback ports. Every process it starts is stopped by PID.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path[:0] = [str(ROOT / "tests"), str(ROOT)]
+
+from control.restart import RuntimeSocket  # noqa: E402
+from e2e.conftest import build_site  # noqa: E402
+from e2e.site import Stack, copy_project, run  # noqa: E402
+from e2e.test_selfheal import GROWTH, Load  # noqa: E402
+from support import http_get, poll_for  # noqa: E402
+
+PYTHON = "/usr/bin/python3" if Path("/usr/bin/python3").exists() else "python3"
+
+
+def timed(command: list[str], cwd: Path) -> float:
+    started = time.monotonic()
+    run(command, cwd, timeout=1800)
+    return time.monotonic() - started
+
+
+def build(top: Path, eggs: Path, name: str):
+    """(site, bootstrap + buildout seconds)."""
+    dest = copy_project(top / name)
+    started = time.monotonic()
+    run([PYTHON, "bootstrap.py"], dest, timeout=1800)
+    site = build_site(dest, eggs, extra=GROWTH)
+    return site, time.monotonic() - started
+
+
+def rss_mb(pid: int) -> float:
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return 0.0
+
+
+class RssSampler(threading.Thread):
+    """Peak RSS of supervisord and of the listeners while the stack runs."""
+
+    def __init__(self, stack: Stack) -> None:
+        super().__init__(daemon=True)
+        self.stack, self.peak, self.done = stack, 0.0, threading.Event()
+
+    def run(self) -> None:
+        while not self.done.wait(0.2):
+            try:
+                listeners = [i["pid"] for i in self.stack.rpc().supervisor.getAllProcessInfo()
+                             if i["group"] == "watchdog" and i["pid"]]
+            except Exception:  # noqa: BLE001 - the stack may be restarting
+                continue
+            self.peak = max(self.peak, rss_mb(self.stack.pid or 0) + sum(rss_mb(p) for p in listeners))
+
+
+def startup(site) -> dict[str, float]:
+    """Seconds from bin/supervisord to the first 200 through varnish, and non-200s after it."""
+    stack = Stack(site.path)
+    url = f"http://127.0.0.1:{site.ports.varnish}/api/notes"
+    started = time.monotonic()
+    subprocess.run([str(site.path / "bin" / "supervisord")], cwd=site.path, check=True)
+    stack.pid = poll_for(stack._read_pid, 10, "supervisord's pidfile")
+    first, bad = None, 0
+    try:
+        while time.monotonic() - started < 8:
+            status = _status(url)
+            if status == 200 and first is None:
+                first = time.monotonic() - started
+            elif first is not None and status != 200:
+                bad += 1
+            time.sleep(0.02)
+    finally:
+        stack.stop()
+    return {"first_200_s": first or -1, "non_200_after_first": bad}
+
+
+def _status(url: str) -> int:
+    try:
+        with urllib.request.urlopen(url, timeout=5) as response:
+            return int(response.status)
+    except urllib.error.HTTPError as error:
+        return int(error.code)
+    except OSError:
+        return 0
+
+
+def in_rotation(site, server: str) -> bool:
+    state = RuntimeSocket(str(site.path / "var" / "haproxy" / "admin.sock"), "clients").servers().get(server)
+    return bool(state and state.status.startswith("UP") and state.status != "UP 1/2")
+
+
+def fault(site, stack: Stack, kind: str) -> dict[str, float]:
+    """One fault under load: seconds until out of rotation and back, failed/total, worst latency."""
+    rpc = stack.rpc()
+    poll_for(lambda: stack.all_running() and in_rotation(site, "client1") and in_rotation(site, "client2"), 60,
+             "both clients serving", stack.explain)
+    name = "zeo-cluster:zeoserver" if kind == "zeo" else "zeo-clients:client1"
+    old = rpc.supervisor.getProcessInfo(name)["pid"]
+    out = back = -1.0
+    with Load(f"http://127.0.0.1:{site.ports.varnish}/api/notes", seconds=60) as load:
+        time.sleep(1)
+        started = time.monotonic()
+        try:
+            if kind == "kill":
+                os.kill(old, signal.SIGKILL)
+            elif kind == "stop":
+                os.kill(old, signal.SIGSTOP)
+            elif kind == "memory":
+                http_get(f"http://127.0.0.1:{site.ports.client(1)}/_test/grow?mb=160", timeout=30)
+            elif kind == "rolling":
+                subprocess.run([str(site.path / "bin" / "sitestack"), "rolling-restart"], capture_output=True,
+                               timeout=120, check=True)
+            elif kind == "zeo":
+                rpc.supervisor.stopProcess(name)
+                rpc.supervisor.startProcess(name)
+            deadline = started + 60
+            while time.monotonic() < deadline:
+                if out < 0 and (kind == "zeo" or kind == "rolling" or not in_rotation(site, "client1")):
+                    out = time.monotonic() - started if kind not in ("zeo", "rolling") else 0.0
+                info = rpc.supervisor.getProcessInfo(name)
+                if out >= 0 and info["pid"] not in (0, old) and in_rotation(site, "client1") \
+                        and in_rotation(site, "client2"):
+                    back = time.monotonic() - started
+                    stack.seen_pids.add(info["pid"])
+                    break
+                time.sleep(0.05)
+        finally:
+            if kind == "stop":
+                try:
+                    os.kill(old, signal.SIGCONT)
+                except ProcessLookupError:
+                    pass
+        time.sleep(1)
+    return {"out_s": out, "back_s": back, "failed": len(load.failed), "total": len(load.results),
+            "worst_latency_s": max((r[2] for r in load.results), default=0.0)}
+
+
+def throughput(url: str, seconds: float = 3.0, threads: int = 4) -> float:
+    with Load(url, threads=threads, seconds=seconds, pause=0.0, limit=100_000) as load:
+        time.sleep(seconds)
+    ok = [r for r in load.results if r[1] == 200]
+    return len(ok) / seconds
+
+
+def median(values: list[float]) -> float:
+    return round(statistics.median(values), 3) if values else -1
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--json", type=Path)
+    options = parser.parse_args()
+    results: dict[str, list[float]] = {}
+
+    def note(key: str, value: float) -> None:
+        results.setdefault(key, []).append(value)
+        print(f"  {key}: {value:.3f}" if isinstance(value, float) else f"  {key}: {value}", flush=True)
+
+    top = Path(tempfile.mkdtemp(prefix="sitestack-bench-"))
+    top.chmod(0o755)
+    try:
+        for number in range(options.runs):
+            print(f"run {number + 1}/{options.runs}", flush=True)
+            cold_eggs = top / f"eggs-cold-{number}"
+            cold_eggs.mkdir(mode=0o755)
+            _, cold = build(top, cold_eggs, f"cold-{number}")
+            note("build_cold_s", cold)
+            site, warm = build(top, cold_eggs, f"warm-{number}")
+            note("build_warm_s", warm)
+            note("buildout_rerun_s", timed([str(site.path / "bin" / "buildout")], site.path))
+            for key, value in startup(site).items():
+                note(f"startup_{key}", value)
+            stack = Stack(site.path)
+            stack.start()
+            sampler = RssSampler(stack)
+            sampler.start()
+            try:
+                poll_for(lambda: stack.all_running(), 60, "every program RUNNING", stack.explain)
+                note("rps_varnish_cached", throughput(f"http://127.0.0.1:{site.ports.varnish}/cached"))
+                note("rps_varnish_uncached", throughput(f"http://127.0.0.1:{site.ports.varnish}/api/notes"))
+                note("rps_client_direct", throughput(f"http://127.0.0.1:{site.ports.client(1)}/api/notes"))
+                for kind in ("kill", "stop", "memory", "rolling", "zeo"):
+                    for key, value in fault(site, stack, kind).items():
+                        note(f"{kind}_{key}", value)
+            finally:
+                sampler.done.set()
+                stack.stop()
+            note("rss_supervisord_plus_listeners_peak_mb", sampler.peak)
+            shutil.rmtree(top / f"cold-{number}", ignore_errors=True)
+    finally:
+        shutil.rmtree(top, ignore_errors=True)
+    summary = {key: median([float(v) for v in values]) for key, values in results.items()}
+    print("\nmedians over", options.runs, "runs:")
+    for key, value in summary.items():
+        print(f"  {key:<42} {value}")
+    if options.json:
+        options.json.write_text(json.dumps({"medians": summary, "runs": results}, indent=1) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

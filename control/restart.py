@@ -1,0 +1,397 @@
+"""The one restart routine: every restart of an app client goes through `restart_client`.
+
+    result = restart_client(site, "client1", "memory 912MB > 800MB")
+
+takes the client out of haproxy through its runtime socket (drain, wait for its in-flight
+requests, maint), restarts it through supervisor, waits until its health URL answers 200,
+requests the warm-up paths and puts it back (health up, ready). The memory and health
+listeners (listeners/), `bin/sitestack rolling-restart` and reloads all call it, so the rules
+hold for every cause: at most `Policy.max_out` clients out of rotation at once and never the
+last one in rotation; automatic restarts spend a budget per client per hour, after which they
+alert instead of restarting. A program that is no haproxy server (a worker, a numprocs pool
+member `group:name_00`) is restarted the same way without the haproxy steps.
+
+The decisions are pure functions (`parse_stat`, `refusal`, `over_budget`); the I/O is in
+`RuntimeSocket` (haproxy), supervisor's XML-RPC and `RestartLog` (var/restarts.json).
+"""
+from __future__ import annotations
+
+import csv
+import fcntl
+import io
+import json
+import os
+import signal
+import socket
+import time
+import urllib.error
+import urllib.request
+import xmlrpc.client
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from control.site import Site, SiteProgram
+
+HOUR = 3600.0
+Progress = Callable[[str], None]
+
+
+@dataclass(frozen=True)
+class Policy:
+    """How restarts are done; the defaults are what the listeners and rolling-restart use."""
+
+    max_out: int = 1                # clients out of rotation at once (this one included)
+    per_hour: int = 6               # automatic restarts of one client per hour before alerting
+    drain_timeout: float = 10.0     # seconds to wait for in-flight requests
+    hung_stop_timeout: float = 2.0  # a hung client gets SIGKILL after this long
+    start_timeout: float = 60.0     # seconds for the restarted client to answer its health URL
+    warmup: tuple[str, ...] = ()    # paths requested on the client before it is put back
+    automatic: bool = True          # False (operator): no budget, may wait for a turn
+    wait_turn: float = 0.0          # seconds to wait while too many clients are out
+
+
+@dataclass(frozen=True)
+class ServerState:
+    """One server line of haproxy's `show stat`."""
+
+    name: str
+    status: str  # UP, UP 1/2, DOWN, DOWN 1/2, DRAIN, MAINT, NOLB, no check
+    sessions: int
+
+    @property
+    def in_rotation(self) -> bool:
+        return self.status.startswith("UP") or self.status == "no check"
+
+    @property
+    def down(self) -> bool:
+        return self.status.startswith("DOWN") or "(via" in self.status
+
+
+@dataclass
+class RestartResult:
+    """What happened: status is restarted, deferred, over-budget or failed."""
+
+    namespec: str
+    reason: str
+    status: str
+    message: str = ""
+    old_pid: int = 0
+    new_pid: int = 0
+    timings: dict[str, float] = field(default_factory=dict)  # seconds since the start: out, stopped, healthy, back
+
+    @property
+    def ok(self) -> bool:
+        return self.status == "restarted"
+
+    def describe(self) -> str:
+        steps = " ".join(f"{k} {v:.1f}s" for k, v in self.timings.items())
+        pids = f" pid {self.old_pid} -> {self.new_pid}" if self.new_pid else ""
+        return f"{self.namespec}: {self.status} ({self.reason}){pids} {steps} {self.message}".rstrip()
+
+
+class RestartError(Exception):
+    """A step of a restart failed; the message says which."""
+
+
+# ---- pure decisions -------------------------------------------------------------------------
+
+def parse_stat(text: str, backend: str) -> dict[str, ServerState]:
+    """haproxy's `show stat` CSV: the servers of one backend by name."""
+    lines = text.lstrip("# ").splitlines()
+    servers = {}
+    for row in csv.DictReader(io.StringIO("\n".join(lines))):
+        if row.get("pxname") == backend and row.get("svname") not in ("FRONTEND", "BACKEND", None):
+            servers[row["svname"]] = ServerState(row["svname"], row.get("status", ""), int(row.get("scur") or 0))
+    return servers
+
+
+def refusal(servers: dict[str, ServerState], target: str, max_out: int) -> str | None:
+    """Why taking `target` out of rotation now would break the rules, or None if it may go."""
+    if target not in servers or not servers[target].in_rotation:
+        return None  # already out (down, hung): restarting it takes nothing away
+    others = [s for name, s in servers.items() if name != target]
+    if not others:
+        return None  # a single client: nothing could take over anyway
+    if not any(s.in_rotation for s in others):
+        return f"{target} is the last client in rotation"
+    out = [s.name for s in others if not s.in_rotation]
+    if len(out) >= max_out:
+        return f"{len(out)} client(s) already out of rotation ({', '.join(out)}); at most {max_out} at once"
+    return None
+
+
+def recent(times: list[float], now: float) -> list[float]:
+    return [t for t in times if now - t < HOUR]
+
+
+def over_budget(times: list[float], now: float, per_hour: int) -> bool:
+    """True when `per_hour` restarts already happened in the last hour."""
+    return len(recent(times, now)) >= per_hour
+
+
+# ---- I/O: haproxy, supervisor, the restart log ----------------------------------------------
+
+class RuntimeSocket:
+    """haproxy's runtime API on its admin socket (one command per connection)."""
+
+    def __init__(self, path: str, backend: str, timeout: float = 5.0) -> None:
+        self.path, self.backend, self.timeout = path, backend, timeout
+
+    def command(self, text: str) -> str:
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
+            sock.settimeout(self.timeout)
+            sock.connect(self.path)
+            sock.sendall(text.encode() + b"\n")
+            chunks = []
+            while chunk := sock.recv(65536):
+                chunks.append(chunk)
+        return b"".join(chunks).decode("utf-8", "replace")
+
+    def servers(self) -> dict[str, ServerState]:
+        return parse_stat(self.command("show stat"), self.backend)
+
+    def set(self, server: str, what: str) -> None:
+        """`set server backend/server <what>`, e.g. `state drain`, `health up`."""
+        answer = self.command(f"set server {self.backend}/{server} {what}").strip()
+        if answer:
+            raise RestartError(f"haproxy refused 'set server {self.backend}/{server} {what}': {answer}")
+
+
+class RestartLog:
+    """var/restarts.json: when each program was restarted automatically (for the budget)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def times(self, namespec: str) -> list[float]:
+        try:
+            data = json.loads(self.path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return []
+        return [float(t) for t in data.get(namespec, [])]
+
+    def record(self, namespec: str, now: float) -> None:
+        try:
+            data = json.loads(self.path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            data = {}
+        data[namespec] = recent([*map(float, data.get(namespec, [])), now], now)
+        tmp = self.path.with_name(self.path.name + ".tmp")
+        tmp.write_text(json.dumps(data, indent=1, sort_keys=True) + "\n", encoding="utf-8")
+        os.replace(tmp, self.path)
+
+
+@contextmanager
+def site_lock(site: Site) -> Iterator[None]:
+    """One restart decision at a time across processes (listeners, operator commands)."""
+    directory = site.directory / "var"
+    directory.mkdir(parents=True, exist_ok=True)
+    with open(directory / "restart.lock", "a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def http_status(url: str, timeout: float) -> int:
+    """The status of a GET, or 0 when there is no answer."""
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as response:
+            response.read()
+            return int(response.status)
+    except urllib.error.HTTPError as error:
+        return int(error.code)
+    except (OSError, ValueError):
+        return 0
+
+
+def process_stopped(pid: int) -> bool:
+    """True for a process stopped by SIGSTOP (state T in /proc)."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] in ("T", "t")
+    except (OSError, IndexError):
+        return False
+
+
+def signal_pid(pid: int, signum: int) -> None:
+    try:
+        os.kill(pid, signum)
+    except (ProcessLookupError, PermissionError):
+        pass
+
+
+# ---- the routine ----------------------------------------------------------------------------
+
+class Restart:
+    """One restart in steps; `run` does them in order and always puts the server back."""
+
+    def __init__(self, site: Site, namespec: str, program: SiteProgram | None, reason: str, policy: Policy,
+                 rpc: Any, balancer: RuntimeSocket | None, progress: Progress, hung: bool) -> None:
+        self.site, self.namespec, self.program, self.reason = site, namespec, program, reason
+        self.policy, self.rpc, self.balancer, self.progress, self.hung = policy, rpc, balancer, progress, hung
+        self.server = program.name if program and balancer and program.name in site.balancer.servers else ""  # type: ignore[union-attr]
+        self.started = time.monotonic()
+        self.result = RestartResult(namespec, reason, "failed")
+
+    def mark(self, step: str) -> None:
+        self.result.timings[step] = round(time.monotonic() - self.started, 2)
+
+    def run(self) -> RestartResult:
+        log = RestartLog(self.site.directory / "var" / "restarts.json")
+        try:
+            return self._run(log)
+        except (OSError, xmlrpc.client.Fault) as error:
+            self.result.message = f"{type(error).__name__}: {error}"
+            return self.result
+
+    def _run(self, log: RestartLog) -> RestartResult:
+        with site_lock(self.site):
+            if self.policy.automatic and over_budget(log.times(self.namespec), time.time(), self.policy.per_hour):
+                self.result.status = "over-budget"
+                self.result.message = (f"already restarted {self.policy.per_hour} times in the last hour; "
+                                       "not restarting it again (look at its log)")
+                return self.result
+            why = self.take_turn()
+            if why:
+                self.result.status, self.result.message = "deferred", why
+                return self.result
+            if self.policy.automatic:
+                log.record(self.namespec, time.time())
+        try:
+            self.drain()
+            self.stop()
+            self.start()
+            self.warm_up()
+        except (RestartError, OSError, xmlrpc.client.Fault) as error:
+            self.result.message = str(error)
+        else:
+            self.result.status = "restarted"
+        finally:
+            self.put_back()
+        return self.result
+
+    def take_turn(self) -> str | None:
+        """Drain the server if the rules allow (called under the site lock); the refusal if not."""
+        if not self.server:
+            return None
+        deadline = time.monotonic() + self.policy.wait_turn
+        while True:
+            why = refusal(self.balancer.servers(), self.server, self.policy.max_out)  # type: ignore[union-attr]
+            if why is None:
+                self.balancer.set(self.server, "state drain")  # type: ignore[union-attr]
+                self.progress(f"{self.namespec}: draining in haproxy")
+                return None
+            if time.monotonic() >= deadline:
+                return why
+            time.sleep(0.5)
+
+    def drain(self) -> None:
+        """Wait (bounded) for the server's in-flight requests, then maint: no traffic at all."""
+        if not self.server:
+            return
+        deadline = time.monotonic() + self.policy.drain_timeout
+        while not self.hung and time.monotonic() < deadline:
+            state = self.balancer.servers().get(self.server)  # type: ignore[union-attr]
+            if state is None or state.sessions == 0 or state.down:
+                break
+            time.sleep(0.1)
+        self.balancer.set(self.server, "state maint")  # type: ignore[union-attr]
+        self.mark("out")
+        self.progress(f"{self.namespec}: out of rotation after {self.result.timings['out']:.1f}s")
+
+    def stop(self) -> None:
+        """Stop through supervisor; a stopped (SIGSTOP) or hung process is killed, not waited for."""
+        info = self.rpc.supervisor.getProcessInfo(self.namespec)
+        self.result.old_pid = pid = int(info["pid"])
+        if info["statename"] in ("RUNNING", "STARTING", "STOPPING") and pid:
+            hung = self.hung or process_stopped(pid)
+            if info["statename"] != "STOPPING":
+                self.rpc.supervisor.stopProcess(self.namespec, False)
+            signal_pid(pid, signal.SIGCONT)
+            limit = self.policy.hung_stop_timeout if hung else None
+            if not self.wait_state(("STOPPED", "EXITED", "FATAL"), limit):
+                signal_pid(pid, signal.SIGKILL)
+                if not self.wait_state(("STOPPED", "EXITED", "FATAL"), 30):
+                    raise RestartError(f"supervisor did not stop {self.namespec}")
+        self.mark("stopped")
+
+    def wait_state(self, states: tuple[str, ...], timeout: float | None) -> bool:
+        """Poll supervisor until the process is in one of states; timeout None: supervisor's own limit."""
+        deadline = time.monotonic() + (timeout if timeout is not None else 3600)
+        while time.monotonic() < deadline:
+            if self.rpc.supervisor.getProcessInfo(self.namespec)["statename"] in states:
+                return True
+            time.sleep(0.05)
+        return False
+
+    def start(self) -> None:
+        """Start through supervisor and wait until the health URL answers 200 (or RUNNING without one)."""
+        self.rpc.supervisor.startProcess(self.namespec, False)
+        deadline = time.monotonic() + self.policy.start_timeout
+        url = self.program.health_url if self.program else ""
+        while time.monotonic() < deadline:
+            info = self.rpc.supervisor.getProcessInfo(self.namespec)
+            self.result.new_pid = int(info["pid"])
+            if info["statename"] in ("FATAL", "STOPPED", "EXITED"):
+                raise RestartError(f"{self.namespec} did not start: {info['statename']}")
+            if (http_status(url, 2.0) == 200) if url else info["statename"] == "RUNNING":
+                self.mark("healthy")
+                self.progress(f"{self.namespec}: healthy again after {self.result.timings['healthy']:.1f}s "
+                              f"(pid {self.result.new_pid})")
+                return
+            time.sleep(0.1)
+        raise RestartError(f"{self.namespec} did not answer {url or 'RUNNING'} within {self.policy.start_timeout:.0f}s")
+
+    def warm_up(self) -> None:
+        if not (self.program and self.program.address):
+            return
+        for path in self.policy.warmup:
+            status = http_status(f"http://{self.program.address}{path}", 30.0)
+            self.progress(f"{self.namespec}: warm-up {path} answered {status or 'nothing'}")
+
+    def put_back(self) -> None:
+        """Back into rotation; haproxy's own checks keep it out if it is still unwell."""
+        if not self.server or self.result.status in ("deferred", "over-budget"):
+            return
+        try:
+            if self.result.status == "restarted":
+                self.balancer.set(self.server, "health up")  # type: ignore[union-attr]
+            self.balancer.set(self.server, "state ready")  # type: ignore[union-attr]
+        except (RestartError, OSError) as error:
+            self.result.message += f"; could not put it back into haproxy: {error}"
+            return
+        self.mark("back")
+        self.progress(f"{self.namespec}: back in rotation after {self.result.timings['back']:.1f}s")
+
+
+def resolve(site: Site, name: str, rpc: Any) -> tuple[str, SiteProgram | None]:
+    """(supervisor namespec, the site's program or None) for a name, group:name or pool member."""
+    try:
+        program = site.program(name)
+        return program.namespec, program
+    except KeyError:
+        pass
+    info = rpc.supervisor.getProcessInfo(name)  # a Fault names what supervisor does not know
+    namespec = f"{info['group']}:{info['name']}"
+    return namespec, None
+
+
+def restart_client(site: Site, name: str, reason: str, policy: Policy = Policy(), *, rpc: Any = None,
+                   progress: Progress = lambda message: None, hung: bool = False) -> RestartResult:
+    """Restart one program (client1, zeo-clients:client1, pool:worker_00) without losing a request.
+
+    reason: said in logs and alerts ("memory 900MB > 800MB", "health: timed out", "rolling restart").
+    policy: the rules (see Policy); operators pass automatic=False and a wait_turn.
+    rpc: supervisord's XML-RPC proxy (default: site.rpc()).
+    progress: called with one line per step.
+    hung: the client is known not to answer (skip waiting for its requests; kill it if TERM does not work).
+    Returns a RestartResult; it never raises for a restart that could not be done.
+    """
+    rpc = rpc if rpc is not None else site.rpc()
+    namespec, program = resolve(site, name, rpc)
+    balancer = RuntimeSocket(site.balancer.socket, site.balancer.backend) if site.balancer else None
+    return Restart(site, namespec, program, reason, policy, rpc, balancer, progress, hung).run()

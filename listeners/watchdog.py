@@ -1,0 +1,296 @@
+"""One supervisor event listener for memory quotas and health checks, restarting through control.restart.
+
+    sitestack-watchdog [POLICY] [:: memmon MEMMON-ARGS] [:: httpok HTTPOK-ARGS]...
+    sitestack-memmon [POLICY] MEMMON-ARGS        (superlance memmon's flags)
+    sitestack-httpok [POLICY] HTTPOK-ARGS URL    (superlance httpok's flags)
+
+POLICY (long options only, before the superlance flags): --site site.json (the bin/ scripts pass it),
+--failures N (consecutive failed checks before a restart, default 2), --grace S (seconds after a
+start before a process's health is judged, default 10), --max-out K, --per-hour N,
+--drain-timeout S, --warmup PATH (repeatable), --recheck S (pause between confirming checks, default 1).
+
+On every TICK event it checks every memory rule and every URL; a URL that fails is checked again
+(--recheck apart) until it has failed --failures times in a row, so a hung client is confirmed
+within one tick. Each process is restarted at most once per tick, by control.restart.restart_client.
+"""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TextIO
+
+from control.restart import Policy, RestartResult, restart_client
+from control.site import Site, load_site
+from listeners.rules import (
+    HealthWatch, MemoryRules, Process, UsageError, Verdicts, in_grace, over_quota, parse_httpok, parse_memmon,
+)
+
+SEPARATOR = "::"
+ALERT_EVERY = 3600.0
+
+
+@dataclass
+class Settings:
+    """The whole command line."""
+
+    site: str = ""
+    failures: int = 2
+    grace: float = 10.0
+    recheck: float = 1.0
+    policy: Policy = Policy()
+    memory: list[MemoryRules] = field(default_factory=list)
+    health: list[HealthWatch] = field(default_factory=list)
+
+
+def _number(flag: str, text: str, kind: Callable[[str], Any] = float, low: float = 0) -> Any:
+    try:
+        value = kind(text)
+    except ValueError:
+        value = None
+    if value is None or value < low:
+        raise UsageError(f"{flag}: expected a number of at least {low:g} (got {text!r})")
+    return value
+
+
+def parse_command_line(argv: list[str], default: str = "") -> Settings:
+    """Policy options first, then `:: memmon ...`/`:: httpok ...` segments (or the default kind's args)."""
+    settings = Settings()
+    policy: dict[str, Any] = {}
+    warmup: list[str] = []
+    rest = list(argv)
+    while rest and rest[0].startswith("--") and rest[0] != SEPARATOR:
+        flag = rest.pop(0)
+        if not rest:
+            raise UsageError(f"{flag}: expected a value")
+        value = rest.pop(0)
+        if flag == "--site":
+            settings.site = value
+        elif flag == "--failures":
+            settings.failures = _number(flag, value, int, 1)
+        elif flag == "--grace":
+            settings.grace = _number(flag, value)
+        elif flag == "--recheck":
+            settings.recheck = _number(flag, value)
+        elif flag == "--max-out":
+            policy["max_out"] = _number(flag, value, int, 1)
+        elif flag == "--per-hour":
+            policy["per_hour"] = _number(flag, value, int, 1)
+        elif flag == "--drain-timeout":
+            policy["drain_timeout"] = _number(flag, value)
+        elif flag == "--warmup":
+            warmup.append(value)
+        else:
+            raise UsageError(f"{flag}: unknown option; expected --site, --failures, --grace, --recheck, "
+                             "--max-out, --per-hour, --drain-timeout or --warmup")
+    settings.policy = Policy(warmup=tuple(warmup), **policy)
+    if default and (not rest or rest[0] != SEPARATOR):
+        rest = [SEPARATOR, default, *rest]
+    segments: list[list[str]] = []
+    for word in rest:
+        if word == SEPARATOR:
+            segments.append([])
+        elif not segments:
+            raise UsageError(f"expected '{SEPARATOR} memmon ...' or '{SEPARATOR} httpok ...' (got {word!r})")
+        else:
+            segments[-1].append(word)
+    for segment in segments:
+        kind, args = (segment[0], segment[1:]) if segment else ("", [])
+        if kind == "memmon":
+            settings.memory.append(parse_memmon(args))
+        elif kind == "httpok":
+            settings.health.append(parse_httpok(args))
+        else:
+            raise UsageError(f"expected memmon or httpok after '{SEPARATOR}' (got {kind!r})")
+    if not settings.site:
+        raise UsageError("--site: expected the site.json the supervisor part wrote")
+    return settings
+
+
+def rss(pid: int, cumulative: bool) -> int:
+    """Resident memory of a process in bytes (with -c: plus its descendants')."""
+    pids = [pid, *descendants(pid)] if cumulative else [pid]
+    total = 0
+    for one in pids:
+        try:
+            for line in Path(f"/proc/{one}/status").read_text().splitlines():
+                if line.startswith("VmRSS:"):
+                    total += int(line.split()[1]) * 1024
+        except (OSError, ValueError, IndexError):
+            pass
+    return total
+
+
+def descendants(pid: int) -> list[int]:
+    children: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                ppid = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            except (OSError, IndexError, ValueError):
+                continue
+            children.setdefault(ppid, []).append(int(entry.name))
+    found, todo = [], [pid]
+    while todo:
+        for child in children.get(todo.pop(), []):
+            found.append(child)
+            todo.append(child)
+    return found
+
+
+def fetch(watch: HealthWatch) -> tuple[int, str]:
+    import urllib.error
+    import urllib.request
+
+    try:
+        with urllib.request.urlopen(watch.url, timeout=watch.timeout) as response:
+            return int(response.status), response.read(65536).decode("utf-8", "replace")
+    except urllib.error.HTTPError as error:
+        return int(error.code), ""
+    except (OSError, ValueError):
+        return 0, ""
+
+
+def send_mail(sendmail: str, to: str, subject: str, body: str) -> None:
+    message = f"To: {to}\nSubject: {subject}\n\n{body}\n"
+    try:
+        subprocess.run(sendmail, shell=True, input=message, text=True, timeout=30, check=False)
+    except (OSError, subprocess.SubprocessError) as error:
+        print(f"watchdog: cannot send mail with {sendmail!r}: {error}", file=sys.stderr, flush=True)
+
+
+@dataclass
+class Planned:
+    process: Process
+    reason: str
+    hung: bool
+    email: str
+    sendmail: str
+    name: str
+
+
+class Watchdog:
+    """What happens on each tick."""
+
+    def __init__(self, settings: Settings, site: Site, rpc: Any, log: TextIO = sys.stderr) -> None:
+        self.settings, self.site, self.rpc, self.out = settings, site, rpc, log
+        self.verdicts = Verdicts(settings.failures)
+        self.alerted: dict[str, float] = {}
+        self.me = os.environ.get("SUPERVISOR_PROCESS_NAME", "")
+
+    def log(self, message: str) -> None:
+        print(f"{time.strftime('%Y-%m-%d %H:%M:%S')} watchdog: {message}", file=self.out, flush=True)
+
+    def tick(self) -> list[RestartResult]:
+        processes = [Process.from_info(i) for i in self.rpc.supervisor.getAllProcessInfo()]
+        planned: dict[str, Planned] = {}
+        for rules in self.settings.memory:
+            sizes = {p.pid: rss(p.pid, rules.cumulative) for p in processes if p.state == "RUNNING" and p.pid}
+            for process, size, quota in over_quota(rules, processes, sizes):
+                reason = f"memory {size / 1024**2:.0f}MB > {quota / 1024**2:.0f}MB"
+                email = rules.email if rules.mail_about(process) else ""
+                planned.setdefault(process.namespec, Planned(process, reason, False, email, rules.sendmail, rules.name))
+        for watch in self.settings.health:
+            self.judge(watch, processes, planned)
+        return [self.restart(plan) for plan in planned.values()]
+
+    def judge(self, watch: HealthWatch, processes: list[Process], planned: dict[str, Planned]) -> None:
+        running = [p for p in watch.targets(processes, self.me) if p.state == "RUNNING"]
+        if (not running and not watch.eager) or in_grace(running, self.settings.grace):
+            self.verdicts.reset(watch.url)
+            return
+        failure = watch.judge(*fetch(watch))
+        while failure and not self.verdicts.record(watch.url, True):
+            time.sleep(self.settings.recheck)
+            failure = watch.judge(*fetch(watch))
+        if failure is None:
+            self.verdicts.reset(watch.url)
+            return
+        if not running:
+            self.alert(watch.url, f"{watch.url}: {failure}, and none of its programs is RUNNING",
+                       watch.email, watch.sendmail, watch.name)
+            return
+        for process in running:
+            planned.setdefault(process.namespec, Planned(process, f"health {watch.url}: {failure}",
+                                                         failure.startswith("no answer"), watch.email,
+                                                         watch.sendmail, watch.name))
+
+    def restart(self, plan: Planned) -> RestartResult:
+        result = restart_client(self.site, plan.process.namespec, plan.reason, self.settings.policy,
+                                rpc=self.rpc, hung=plan.hung, progress=self.log)
+        if result.ok:
+            self.verdicts.failures.clear()
+            self.log(result.describe())
+            if plan.email:
+                send_mail(plan.sendmail, plan.email, f"{plan.name}: restarted {plan.process.namespec}",
+                          result.describe())
+        elif result.status == "deferred":
+            self.log(result.describe())
+        else:
+            self.alert(plan.process.namespec, result.describe(), plan.email, plan.sendmail, plan.name)
+        return result
+
+    def alert(self, key: str, message: str, email: str, sendmail: str, name: str) -> None:
+        """Log (and mail) a problem a restart does not fix; at most once an hour per key."""
+        now = time.monotonic()
+        if now - self.alerted.get(key, -ALERT_EVERY) < ALERT_EVERY:
+            return
+        self.alerted[key] = now
+        self.log(f"ALERT {message}")
+        if email:
+            send_mail(sendmail, email, f"{name}: ALERT {key}", message)
+
+
+def run_forever(watchdog: Watchdog, stdin: TextIO = sys.stdin, stdout: TextIO = sys.stdout) -> None:
+    """supervisor's event listener protocol: READY, read an event, act on TICKs, RESULT OK."""
+    from supervisor import childutils
+
+    while True:
+        headers, _ = childutils.listener.wait(stdin, stdout)
+        if headers.get("eventname", "").startswith("TICK"):
+            try:
+                watchdog.tick()
+            except Exception as error:  # noqa: BLE001 - a listener that dies stops watching everything
+                watchdog.log(f"tick failed: {type(error).__name__}: {error}")
+        childutils.listener.ok(stdout)
+
+
+def connect(site: Site) -> Any:
+    if "SUPERVISOR_SERVER_URL" in os.environ:
+        from supervisor import childutils
+
+        return childutils.getRPCInterface(os.environ)
+    return site.rpc()
+
+
+def start(argv: list[str] | None, default: str) -> int:
+    try:
+        settings = parse_command_line(list(sys.argv[1:] if argv is None else argv), default)
+        site = load_site(settings.site)
+    except UsageError as error:
+        print(f"sitestack-{default or 'watchdog'}: {error}", file=sys.stderr, flush=True)
+        return 2
+    except (OSError, ValueError, KeyError) as error:
+        print(f"sitestack-{default or 'watchdog'}: cannot read the site: {error}", file=sys.stderr, flush=True)
+        return 2
+    run_forever(Watchdog(settings, site, connect(site)))
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    return start(argv, "")
+
+
+def memmon(argv: list[str] | None = None) -> int:
+    return start(argv, "memmon")
+
+
+def httpok(argv: list[str] | None = None) -> int:
+    return start(argv, "httpok")
+
+
+watchdog = main  # bin/sitestack-watchdog

@@ -1,0 +1,55 @@
+"""The restart routine's pure decisions: haproxy's show stat, who may go out, the hourly budget."""
+import pytest
+
+from control.restart import ServerState, over_budget, parse_stat, refusal
+from control.rolling import clients
+from control.site import Balancer, Site, SiteProgram
+
+STAT = """# pxname,svname,qcur,qmax,scur,smax,slim,stot,bin,bout,dreq,dresp,ereq,econ,eresp,wretr,wredis,status
+site,FRONTEND,,,1,2,256,10,0,0,0,0,0,,,,,OPEN
+clients,client1,0,0,2,4,4,100,0,0,,0,,0,0,0,0,UP
+clients,client2,0,0,0,4,4,90,0,0,,0,,0,0,0,0,DRAIN
+clients,client3,0,0,0,4,4,90,0,0,,0,,0,0,0,0,DOWN 1/2
+clients,BACKEND,0,0,2,8,26,190,0,0,0,0,,0,0,0,0,UP
+"""
+
+
+def states(**status):
+    return {name: ServerState(name, text, 0) for name, text in status.items()}
+
+
+def test_show_stat_gives_each_server_of_the_backend():
+    assert parse_stat(STAT, "clients") == {
+        "client1": ServerState("client1", "UP", 2),
+        "client2": ServerState("client2", "DRAIN", 0),
+        "client3": ServerState("client3", "DOWN 1/2", 0),
+    }
+    assert parse_stat(STAT, "other") == {}
+
+
+@pytest.mark.parametrize(("servers", "target", "max_out", "expected"), [
+    (states(client1="UP", client2="UP"), "client1", 1, None),
+    (states(client1="UP", client2="MAINT"), "client1", 1, "client1 is the last client in rotation"),
+    (states(client1="UP", client2="DRAIN", client3="UP"), "client1", 1,
+     "1 client(s) already out of rotation (client2); at most 1 at once"),
+    (states(client1="UP", client2="DRAIN", client3="UP"), "client1", 2, None),
+    (states(client1="DOWN", client2="DOWN"), "client1", 1, None),  # already out: nothing taken away
+    (states(client1="UP"), "client1", 1, None),  # a single client: nothing could take over
+    (states(client1="UP 1/2", client2="UP"), "client2", 1, None),
+])
+def test_at_most_k_out_and_never_the_last_one(servers, target, max_out, expected):
+    assert refusal(servers, target, max_out) == expected
+
+
+def test_budget_counts_the_last_hour_only():
+    now = 10_000.0
+    assert not over_budget([now - 4000, now - 3700], now, 2)
+    assert not over_budget([now - 100], now, 2)
+    assert over_budget([now - 100, now - 10], now, 2)
+
+
+def test_rolling_restart_takes_the_balanced_clients_in_order(tmp_path):
+    programs = (SiteProgram("haproxy", "front", 30), SiteProgram("client2", "zeo-clients", 20),
+                SiteProgram("client1", "zeo-clients", 20))
+    site = Site(tmp_path, tmp_path / "s.conf", programs, Balancer("/x.sock", "clients", ("client1", "client2")))
+    assert [p.namespec for p in clients(site)] == ["zeo-clients:client1", "zeo-clients:client2"]
