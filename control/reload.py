@@ -1,0 +1,111 @@
+"""bin/sitestack reload: apply a re-run of bin/buildout to the running stack, restarting only what changed.
+
+supervisor's own `reread` + `update` restarts a whole group when one member's section changed,
+and never sees a change that lives outside supervisord.conf (a client's options are in its
+bin/clientN script, haproxy's in haproxy.cfg). reload:
+
+1. asks supervisord to re-read supervisord.conf (`reloadConfig`): removed groups are stopped and
+   removed, added groups are added (and start), a group whose sections changed is re-added;
+2. restarts each remaining program one at a time (clients out of haproxy first, through
+   control.restart) when what it runs from changed after it started: its command, a file named in
+   it (bin/client1, haproxy.cfg, the VCL) or a configuration file such a script names (zeo.conf).
+
+bin/buildout records, per program, a digest of all that and when it changed
+(var/supervisor/digests.json, recipes/digests.py); the digest current when a process started is
+compared with the latest one. (File mtimes would not do: buildout rewrites every file of a part
+whose options changed, identical or not.)
+"""
+from __future__ import annotations
+
+import argparse
+import os
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from control.site import Site
+from recipes import digests
+
+describe = "after bin/buildout: add/remove programs, restart only those whose files changed since they started"
+HISTORY = Path("var") / "supervisor" / "digests.json"
+
+
+def started_at(pid: int) -> float | None:
+    """When a process started (epoch seconds, to the clock tick), from /proc."""
+    try:
+        ticks = int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[19])
+        btime = next(float(line.split()[1]) for line in Path("/proc/stat").read_text().splitlines()
+                     if line.startswith("btime "))
+    except (OSError, IndexError, ValueError, StopIteration):
+        return None
+    return btime + ticks / os.sysconf("SC_CLK_TCK")
+
+
+def stale(history: dict[str, list[list[object]]], name: str, pid: int) -> bool:
+    """Whether what the program runs from changed since this process started."""
+    start = started_at(pid)
+    entries = history.get(name)
+    if start is None or not entries:
+        return False
+    then = digests.digest_at(history, name, start)
+    return then is not None and then != entries[-1][1]
+
+
+def restarter(site: Site, rpc: Any, say: Callable[[str], None]) -> Callable[[str, str], bool]:
+    """restart(namespec, reason): control.restart's routine (drains a client in haproxy first)."""
+    try:
+        from control.restart import Policy, restart_client
+    except ImportError:  # the seam: without control.restart, a plain supervisor restart
+        def plain(namespec: str, reason: str) -> bool:
+            rpc.supervisor.stopProcess(namespec)
+            return bool(rpc.supervisor.startProcess(namespec))
+        return plain
+
+    def drained(namespec: str, reason: str) -> bool:
+        # an operator's restart: no hourly budget, and wait a while for a turn rather than refuse
+        result = restart_client(site, namespec, reason, Policy(automatic=False, wait_turn=120.0), rpc=rpc,
+                                progress=lambda line: say(f"  {line}"))
+        say(f"  {result.describe()}")
+        return bool(result.ok)
+    return drained
+
+
+def apply_groups(rpc: Any, say: Callable[[str], None]) -> set[str]:
+    """supervisorctl update's group part; returns the groups it (re)started."""
+    [[added, changed, removed]] = rpc.supervisor.reloadConfig()
+    for group in removed:
+        say(f"removing group {group}")
+        rpc.supervisor.stopProcessGroup(group)
+        rpc.supervisor.removeProcessGroup(group)
+    for group in changed:
+        say(f"re-adding group {group} (its supervisord.conf sections changed)")
+        rpc.supervisor.stopProcessGroup(group)
+        rpc.supervisor.removeProcessGroup(group)
+        rpc.supervisor.addProcessGroup(group)
+    for group in added:
+        say(f"adding group {group}")
+        rpc.supervisor.addProcessGroup(group)
+    return set(changed) | set(added)
+
+
+def main(site: Site, argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(prog="sitestack reload", description=describe)
+    parser.add_argument("--dry-run", action="store_true", help="say what would be restarted, change nothing")
+    options = parser.parse_args(argv)
+    rpc = site.rpc()
+    say = lambda line: print(line, flush=True)  # noqa: E731
+    fresh = set() if options.dry_run else apply_groups(rpc, say)
+    history = digests.read_history(site.directory / HISTORY)
+    restart = restarter(site, rpc, say)
+    failed = 0
+    for info in sorted(rpc.supervisor.getAllProcessInfo(), key=lambda i: (i["group"], i["name"])):
+        namespec = f"{info['group']}:{info['name']}"
+        if info["group"] in fresh or info["statename"] != "RUNNING" or not stale(history, info["name"], info["pid"]):
+            continue
+        reason = "its command or files changed since it started"
+        say(f"{'would restart' if options.dry_run else 'restarting'} {namespec}: {reason}")
+        if not options.dry_run and not restart(namespec, reason):
+            say(f"FAILED to restart {namespec}")
+            failed += 1
+    say("reload done" if not failed else f"reload: {failed} restart(s) failed")
+    return 1 if failed else 0

@@ -1,0 +1,85 @@
+"""Re-runs on a running stack: one client's option changed -> bin/buildout -> bin/sitestack reload restarts
+only that client; programs added and removed; the crontab part removed removes exactly its block."""
+from __future__ import annotations
+
+import subprocess
+
+import pytest
+
+from support import poll_for
+
+pytestmark = pytest.mark.e2e
+
+
+def pids(stack) -> dict[str, int]:
+    return {f"{i['group']}:{i['name']}": i["pid"] for i in stack.info() if i["statename"] == "RUNNING"}
+
+
+def reload(site) -> subprocess.CompletedProcess[str]:
+    result = subprocess.run([str(site.path / "bin" / "sitestack"), "reload"], capture_output=True, text=True,
+                            timeout=300, stdin=subprocess.DEVNULL)
+    assert result.returncode == 0, result.stdout + result.stderr
+    return result
+
+
+def test_reload_restarts_only_what_changed(site, stack):
+    config = site.path / "buildout.cfg"
+    good = config.read_text()
+    try:
+        poll_for(stack.all_running, 90, "every program RUNNING", stack.explain)
+        before = pids(stack)
+
+        # nothing changed: reload restarts nothing
+        assert "restarting" not in reload(site).stdout
+        assert pids(stack) == before
+
+        # one client's option: only bin/client2 is rewritten, only client2 restarts
+        config.write_text(good + "\n[clients]\nclient2-threads = 2\n")
+        site.buildout()
+        assert "--threads', '2'" in (site.path / "bin" / "client2").read_text()
+        assert "--threads', '2'" not in (site.path / "bin" / "client1").read_text()
+        out = reload(site).stdout
+        assert "restarting zeo-clients:client2" in out and out.count("restarting ") == 1, out
+        poll_for(stack.all_running, 90, "every program RUNNING after the reload", stack.explain)
+        after = pids(stack)
+        assert after["zeo-clients:client2"] != before["zeo-clients:client2"], out
+        assert {k: v for k, v in after.items() if k != "zeo-clients:client2"} == \
+               {k: v for k, v in before.items() if k != "zeo-clients:client2"}, (before, after, out)
+
+        # a program added (client3, with whatever listeners watch it), then removed again
+        config.write_text(good.replace("clients = 2", "clients = 3", 1))
+        site.buildout()
+        out = reload(site).stdout
+        infos = poll_for(stack.all_running, 90, "every program RUNNING with client3", stack.explain)
+        names = {f"{i['group']}:{i['name']}" for i in infos}
+        assert "zeo-clients:client3" in names, (names, out)
+        # supervisor cannot add one process to a running group: the zeo-clients group is re-added (its
+        # clients restart) and haproxy restarts with its new server list; the rest keeps running
+        now = pids(stack)
+        for kept in ("zeo-cluster:zeoserver", "front:varnish"):
+            assert now[kept] == before[kept], (kept, out)
+
+        config.write_text(good)
+        site.buildout()
+        out = reload(site).stdout
+        names = {f"{i['group']}:{i['name']}" for i in stack.info()}
+        assert "zeo-clients:client3" not in names and not any("client3" in n for n in names), (names, out)
+        poll_for(stack.all_running, 90, "every program RUNNING after client3 left", stack.explain)
+    finally:
+        config.write_text(good)
+        site.buildout()
+
+
+def test_removing_the_crontab_part_removes_exactly_its_block(site):
+    config = site.path / "buildout.cfg"
+    good = config.read_text()
+    with_block = site.crontab.read_text()
+    assert "@reboot" in with_block
+    try:
+        config.write_text(good.replace("[buildout]\n", "[buildout]\nparts -= crontab\n", 1))
+        site.buildout()
+        assert site.crontab.read_text() == "# a line of the user's own\n"
+    finally:
+        config.write_text(good)
+        site.buildout()
+    assert site.crontab.read_text() == with_block
