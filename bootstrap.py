@@ -34,6 +34,7 @@ PINS = (
 )
 # Programs the stack runs that come from the system, and the Debian package of each.
 SYSTEM_BINARIES = {"haproxy": "haproxy", "varnishd": "varnish", "crontab": "cron"}
+PROGRAM_USER = "sitestack"
 SBIN = ("/usr/local/sbin", "/usr/sbin", "/sbin")
 
 
@@ -86,6 +87,27 @@ def check_system(install: bool) -> None:
     print(f"    {command}" if os.geteuid() == 0 else f"    sudo {command}", flush=True)
     if os.geteuid() == 0 and is_debian():
         say("or re-run: python3 bootstrap.py --install-system-packages")
+
+
+def check_user(install: bool) -> None:
+    """As root, programs run as the unprivileged user `sitestack` (base.cfg [site] user): create it."""
+    if os.geteuid() != 0:
+        return
+    import pwd
+
+    try:
+        pwd.getpwnam(PROGRAM_USER)
+        return
+    except KeyError:
+        pass
+    command = ["useradd", "--system", "--no-create-home", "--shell", "/usr/sbin/nologin", PROGRAM_USER]
+    if install:
+        say(f"creating the system user {PROGRAM_USER} (the app clients and haproxy run as it)")
+        run(*command)
+        return
+    say(f"no user {PROGRAM_USER!r}: as root, the app clients and haproxy run as it; create it with:")
+    print("    " + " ".join(command), flush=True)
+    say("or re-run: python3 bootstrap.py --install-system-packages")
 
 
 def venv_python() -> Path:
@@ -173,6 +195,7 @@ def main() -> None:
     if sys.version_info < (3, 11):
         fail(f"Python 3.11 or newer is needed (this is {sys.version.split()[0]})")
     check_system(args.install_system_packages)
+    check_user(args.install_system_packages)
     make_venv(args.install_system_packages)
     install_packages()
     write_buildout_script()

@@ -2,7 +2,8 @@
 
 Routes: GET / (HTML notes page, X-Served-By), POST /notes (form field `text`; 303 to /, or
 201 JSON with Accept: application/json), GET /api/notes (JSON), GET /health (200 after a
-database read, 503 otherwise), GET /cached (Cache-Control: public, max-age=60).
+database read, 503 otherwise), GET /cached (Cache-Control: public, max-age=60), GET /api/jobs
+(the worker pool's queue; ?note=ID adds that note's word count). Saving a note queues a job.
 """
 from demoapp.app import application
 

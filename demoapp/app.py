@@ -18,7 +18,8 @@ from transaction.interfaces import TransientError
 from ZODB.POSException import ConflictError
 
 from appserver.health import database_problem
-from demoapp import pages, store
+from demoapp import jobs, pages, store
+from worker import queue
 
 MAX_BODY = 64 * 1024
 MAX_NOTE = 2000
@@ -113,6 +114,19 @@ def health(request: Request) -> Response:
     return text("200 OK", f"ok {request.client}")
 
 
+def api_jobs(request: Request) -> Response:
+    """GET /api/jobs: the worker pool's queue (pending, claimed, recently done); ?note=ID adds its word count."""
+    note = parse_qs(request.environ.get("QUERY_STRING", "")).get("note", [""])[0]
+
+    def work(root: Any) -> dict[str, Any]:
+        data = queue.summary(root)
+        if note:
+            data["note_stats"] = jobs.stats(root, note)
+        return data
+
+    return json_response("200 OK", store.in_transaction(database(request), work, write=False))
+
+
 def cached(request: Request) -> Response:
     """GET /cached: a page any cache may keep for a minute."""
     generated = datetime.now(timezone.utc).isoformat(timespec="seconds").replace("+00:00", "Z")
@@ -126,7 +140,24 @@ ROUTES: dict[str, dict[str, Handler]] = {
     "/api/notes": {"GET": api_notes},
     "/health": {"GET": health},
     "/cached": {"GET": cached},
+    "/api/jobs": {"GET": api_jobs},
 }
+
+# Test only, off by default (clients option test-memory-growth = true sets the variable):
+# GET /_test/grow?mb=N keeps N more MB resident, so e2e tests can push a client past its quota.
+_BALLAST: list[bytes] = []
+
+
+def grow(request: Request) -> Response:
+    mb = parse_qs(request.environ.get("QUERY_STRING", "")).get("mb", ["50"])[0]
+    if not mb.isdigit() or not 1 <= int(mb) <= 1024:
+        return text("400 Bad Request", "expected mb=1..1024")
+    _BALLAST.append(b"\x01" * (int(mb) * 1024 * 1024))
+    return text("200 OK", f"grew by {mb}MB ({len(_BALLAST)} times)")
+
+
+if os.environ.get("SITESTACK_TEST_MEMORY_GROWTH") == "1":
+    ROUTES["/_test/grow"] = {"GET": grow}
 
 
 class NoDatabase(Exception):

@@ -20,6 +20,8 @@ from BTrees.Length import Length
 from BTrees.OOBTree import OOBTree
 from ZODB.POSException import ConflictError
 
+from demoapp import jobs
+
 T = TypeVar("T")
 NOTES = "notes"
 COUNT = "notes_count"
@@ -92,6 +94,7 @@ def add_note(db: ZODB.DB, text: str, client: str) -> tuple[Note, int]:
         note = new_note(text, client)
         tree[note.id] = note.record()
         count.change(1)
+        jobs.enqueue_note(root, note.id)  # same transaction: a job exists exactly when its note does
         return note, count()
 
     return in_transaction(db, work, write=True)

@@ -1,6 +1,7 @@
 """The app clients part: client1..clientN, each appserver serving the WSGI app over ZEO."""
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import MutableMapping
 from dataclasses import dataclass
@@ -11,15 +12,17 @@ from recipes import convert
 from recipes.adapter import Paths, created, egg_scripts, user_errors
 from recipes.errors import Invalid
 from recipes.files import ensure_directory
+from recipes.system import chown_tree, program_user
 from recipes.options import OptionReader
 from recipes.publish import PublishedProgram, publish
 
 OPTIONS = (
     "count", "host", "base-port", "zeo-address", "application", "health-path", "threads",
-    "memory-quota", "priority", "group", "connect-timeout", "eggs",
+    "memory-quota", "priority", "group", "connect-timeout", "eggs", "test-memory-growth", "user",
 )
 EGGS = ("ZEO", "ZODB", "waitress")
 MAX_CLIENTS = 64
+PER_CLIENT = tuple(f"client{i}-threads" for i in range(1, MAX_CLIENTS + 1))
 _DOTTED = r"[A-Za-z_]\w*(?:\.[A-Za-z_]\w*)*"
 _APPLICATION = re.compile(rf"{_DOTTED}:{_DOTTED}")
 _REQUIREMENT = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*(\[[A-Za-z0-9._,-]+\])?((==|>=|<=|!=|~=|<|>)[A-Za-z0-9.*+!_-]+)?")
@@ -55,6 +58,8 @@ class Clients:
     health_path: str
     threads: int
     connect_timeout: int
+    # per-client overrides (`client2-threads = 8`): a change to one restarts only that client
+    client_threads: tuple[tuple[int, int], ...] = ()
 
     def servers(self) -> str:
         """`client1=127.0.0.1:8081 client2=...`: what the haproxy part reads."""
@@ -68,7 +73,7 @@ class Clients:
             "--zeo", self.zeo_address,
             "--blob-cache", str(blob_cache),
             "--app", self.application,
-            "--threads", str(self.threads),
+            "--threads", str(dict(self.client_threads).get(client.number, self.threads)),
             "--health-path", self.health_path,
             "--connect-timeout", str(self.connect_timeout),
         ]
@@ -135,6 +140,10 @@ def read_clients(reader: OptionReader) -> Clients:
         health_path=reader.get("health-path", health_path, "/health"),
         threads=reader.get("threads", lambda t: convert.integer(t, 1, 256), 4),
         connect_timeout=reader.get("connect-timeout", seconds, 60),
+        client_threads=tuple(
+            (i, reader.get(f"client{i}-threads", lambda t: convert.integer(t, 1, 256), 4))
+            for i in range(1, count + 1) if reader.has(f"client{i}-threads")
+        ),
     )
 
 
@@ -145,13 +154,20 @@ class Recipe:
         self.buildout, self.name, self.options = buildout, name, options
         self.paths = Paths(buildout)
         with user_errors(name):
-            reader = OptionReader(options, OPTIONS)
+            reader = OptionReader(options, (*OPTIONS, *PER_CLIENT))
             self.model = read_clients(reader)
             memory_quota = reader.get("memory-quota", convert.byte_size, 800 * 1024**2)
             priority = reader.get("priority", convert.priority, 20)
             group = reader.get("group", convert.name, "zeo-clients")
             extra_eggs: list[str] = reader.get("eggs", requirements, [])
+            # tests only: demoapp's GET /_test/grow?mb=N makes a client grow past its quota
+            growth = reader.get("test-memory-growth", convert.boolean, False)
             self.eggs = [*EGGS, *extra_eggs]
+            # as root, clients run as this user: it must reach their script, the eggs and Python's library
+            reach = [self.paths.bin / "client1", Path(os.__file__)]
+            if eggs := buildout["buildout"].get("eggs-directory"):
+                reach.append(Path(eggs) / "egg")  # any egg inside it
+            self.user = program_user(reader, reach)
             reader.done()
         options["servers"] = self.model.servers()
         options["addresses"] = " ".join(c.address for c in self.model.clients)
@@ -169,6 +185,8 @@ class Recipe:
                 stopwaitsecs=STOPWAITSECS,
                 startsecs=3,
                 watchdog=True,
+                user=self.user,
+                environment=(("SITESTACK_TEST_MEMORY_GROWTH", "1"),) if growth else (),
             )
             for client in self.model.clients
         ])
@@ -186,6 +204,8 @@ class Recipe:
             ensure_directory(self.directory(client))
             # The blob cache holds database content: private, and kept on uninstall like var/.
             ensure_directory(self.blob_cache(client), 0o700)
+            if self.user:
+                chown_tree(self.blob_cache(client), self.user)
             arguments = self.model.arguments(client, self.blob_cache(client))
             paths += egg_scripts(
                 self.buildout,

@@ -121,6 +121,13 @@ class Recipe:
                 problem = missing_program(command)
                 if problem:
                     reader.problem(option, problem, command)
+            if not any(p.option == "read-command" for p in reader.problems):
+                # Read once now: failing in install would come after buildout has already
+                # uninstalled the previous block (it uninstalls a changed part first).
+                try:
+                    read_crontab(read)
+                except ConfigError as error:
+                    reader.problems.extend(error.problems)
             no_environment: tuple[tuple[str, str], ...] = ()
             env = dict(reader.get("environment", environment, no_environment))
             self.entry = CronEntry(

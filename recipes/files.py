@@ -49,6 +49,23 @@ def read_or_create_secret(path: str | Path) -> str:
     return value
 
 
+def cannot_create(directory: str | Path) -> str | None:
+    """Why files could not be created in directory (creating it if missing), or None.
+
+    Checked by trying, in the nearest directory that exists: permission bits say nothing
+    to root, and /proc, /sys, read-only mounts or an immutable directory refuse anyway.
+    """
+    target = Path(directory).absolute()
+    existing = next((p for p in (target, *target.parents) if os.path.lexists(p)), Path("/"))
+    if not existing.is_dir():
+        return f"{existing} is not a directory"
+    try:
+        os.rmdir(tempfile.mkdtemp(dir=existing, prefix=".sitestack-probe-"))
+    except OSError as error:
+        return f"cannot create anything in {existing} ({error.strerror or error})"
+    return None
+
+
 def ensure_directory(path: str | Path, mode: int = 0o755) -> bool:
     """Create a directory (and parents) if missing; True when created."""
     target = Path(path)

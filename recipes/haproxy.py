@@ -22,7 +22,7 @@ from recipes.system import blocked_directory, existing_user, read_binary
 OPTIONS = (
     "servers", "health-path", "host", "port", "maxconn", "global-maxconn", "check-interval",
     "rise", "fall", "retries", "timeout-connect", "timeout-client", "timeout-server",
-    "timeout-queue", "monitor-uri", "priority", "group", "binary", "user",
+    "timeout-queue", "monitor-uri", "priority", "group", "binary", "user", "timeout-check", "slowstart",
 )  # fmt: skip
 # A unix socket path must fit sockaddr_un.sun_path (108 bytes with its NUL).
 MAX_SOCKET_PATH = 107
@@ -49,14 +49,21 @@ class HealthCheck:
     interval: Duration = Duration(1000)
     rise: int = 1
     fall: int = 2
+    # after a first failure (and while down) check 4 times as often: a hung client is out
+    # within interval + 2 x timeout, a recovered one back within a quarter interval
+    fastinter: Duration = Duration(250)
+    # a client coming back gets its share of traffic over this long, not all at once
+    slowstart: Duration = Duration(5000)
 
 
 @dataclass(frozen=True)
 class Timeouts:
     connect: Duration = Duration(2000)
     client: Duration = Duration(60_000)
-    server: Duration = Duration(60_000)
+    # a request stuck on a hung client is retried on another after this (retry-on response-timeout)
+    server: Duration = Duration(10_000)
     queue: Duration = Duration(30_000)
+    check: Duration = Duration(1000)
 
 
 @dataclass(frozen=True)
@@ -143,12 +150,14 @@ def read_haproxy(reader: OptionReader, stats_socket: str) -> Haproxy:
             interval=reader.get("check-interval", convert.duration, Duration(1000)),
             rise=reader.get("rise", _at_least_one, 1),
             fall=reader.get("fall", _at_least_one, 2),
+            slowstart=reader.get("slowstart", convert.duration, Duration(5000)),
         ),
         timeouts=Timeouts(
             connect=reader.get("timeout-connect", convert.duration, Duration(2000)),
             client=reader.get("timeout-client", convert.duration, Duration(60_000)),
-            server=reader.get("timeout-server", convert.duration, Duration(60_000)),
+            server=reader.get("timeout-server", convert.duration, Duration(10_000)),
             queue=reader.get("timeout-queue", convert.duration, Duration(30_000)),
+            check=reader.get("timeout-check", convert.duration, Duration(1000)),
         ),
         maxconn=reader.get("maxconn", _at_least_one, 4),
         global_maxconn=reader.get("global-maxconn", _at_least_one, 256),
@@ -170,7 +179,8 @@ class Recipe:
             priority = reader.get("priority", convert.priority, 30)
             group = reader.get("group", convert.name, "front")
             binary = read_binary(reader, "haproxy", "haproxy")
-            self.user = reader.get("user", existing_user, "")
+            # supervisord can only start haproxy as another user when it runs as root
+            self.user = reader.get("user", existing_user, "") if os.geteuid() == 0 else ""
             if self.user and (blocked := blocked_directory(self.config, self.user)):
                 reader.problem("user", f"user {self.user!r} may not enter {blocked}", self.user)
             reader.done()

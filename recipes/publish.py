@@ -4,7 +4,10 @@ A part that runs programs sets `programs = name1 name2` and, for each program,
 `<name>-command`, `<name>-directory`, `<name>-priority`, `<name>-group` and, where they
 apply, `<name>-health-url`, `<name>-memory-quota`, `<name>-address`, `<name>-user`,
 `<name>-stopsignal`, `<name>-stopwaitsecs`, `<name>-startsecs`, `<name>-environment`
-(KEY=value lines), `<name>-watchdog` (true: httpok restarts it when its health URL fails). The supervisor part reads them back with `collect`.
+(KEY=value lines), `<name>-watchdog` (true: httpok restarts it when its health URL fails),
+`<name>-settings` (more supervisor options as `key=value` lines, e.g. numprocs, exitcodes),
+`<name>-kind` (`eventlistener` for an event listener, with `<name>-events`). The last three are only
+set when they are not empty. The supervisor part reads them back with `collect`.
 """
 from __future__ import annotations
 
@@ -35,6 +38,12 @@ class PublishedProgram:
     # restart it when its health URL fails (httpok); haproxy and varnish say no: their health
     # URLs fail whenever every client is down, and restarting them would not help
     watchdog: bool = False
+    # any other option of supervisor's [program:x] (or [eventlistener:x]), checked by the publishing part
+    settings: tuple[tuple[str, str], ...] = field(default_factory=tuple)
+    kind: str = "program"  # or "eventlistener"
+    events: str = ""  # an event listener's events
+    # more addresses it listens on besides `address` (varnish's admin port), for the port-clash check
+    other_addresses: tuple[str, ...] = ()
 
 
 def publish(options: MutableMapping[str, str], programs: list[PublishedProgram]) -> None:
@@ -56,6 +65,13 @@ def publish(options: MutableMapping[str, str], programs: list[PublishedProgram])
         options[f"{p.name}-startsecs"] = str(p.startsecs)
         options[f"{p.name}-environment"] = "\n".join(f"{k}={v}" for k, v in p.environment)
         options[f"{p.name}-watchdog"] = "true" if p.watchdog else "false"
+        if p.settings:
+            options[f"{p.name}-settings"] = "\n".join(f"{k}={v}" for k, v in p.settings)
+        if p.kind != "program":
+            options[f"{p.name}-kind"] = p.kind
+            options[f"{p.name}-events"] = p.events
+        if p.other_addresses:
+            options[f"{p.name}-other-addresses"] = " ".join(p.other_addresses)
 
 
 def publishes_programs(options: Mapping[str, str]) -> bool:
@@ -92,8 +108,34 @@ def collect(part: str, options: Mapping[str, str]) -> list[PublishedProgram]:
                     startsecs=convert.integer(get("startsecs", "1"), 0),
                     environment=environment,  # type: ignore[arg-type]
                     watchdog=convert.boolean(get("watchdog", "false")),
+                    settings=_settings(get("settings"), get("kind", "program")),
+                    kind=_kind(get("kind", "program")),
+                    events=get("events"),
+                    other_addresses=tuple(get("other-addresses").split()),
                 )
             )
         except Invalid as error:
             raise ConfigError([Problem("programs", f"part {part!r} published a bad value for {name!r}: {error}")]) from None
     return programs
+
+
+def _kind(text: str) -> str:
+    value = text.strip() or "program"
+    if value not in ("program", "eventlistener"):
+        raise Invalid("expected kind program or eventlistener")
+    return value
+
+
+def _settings(text: str, kind: str) -> tuple[tuple[str, str], ...]:
+    """`key=value` lines, checked against supervisor's options for the kind of section."""
+    from recipes.supervisor_model import LISTENER_OPTIONS, PROGRAM_OPTIONS, convert_settings
+
+    pairs = []
+    for line in text.splitlines():
+        if line.strip():
+            key, sep, value = line.partition("=")
+            if not sep:
+                raise Invalid(f"expected key=value settings (got {line.strip()!r})")
+            pairs.append((key.strip(), value.strip()))
+    known = LISTENER_OPTIONS if kind.strip() == "eventlistener" else PROGRAM_OPTIONS
+    return convert_settings(pairs, known)

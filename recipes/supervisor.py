@@ -8,12 +8,13 @@ from collections.abc import MutableMapping
 from pathlib import Path
 from typing import Any
 
-from recipes import convert
+from recipes import convert, digests
 from recipes.adapter import Paths, egg_scripts, user_errors
 from recipes.errors import ConfigError, Invalid, Problem
-from recipes.files import ensure_directory, read_or_create_secret, write_if_changed
+from recipes.files import cannot_create, ensure_directory, read_or_create_secret, write_if_changed
 from recipes.options import OptionReader
 from recipes.publish import PublishedProgram, collect, publishes_programs
+from recipes.program_model import process_names
 from recipes.render import render
 from recipes.supervisor_lines import is_program_line, parse_group, parse_listener, parse_program
 from recipes.supervisor_model import EventListener, Group, Program, SupervisorConfig, validate
@@ -27,9 +28,10 @@ OPTIONS = (
     "supervisord-environment", "env-path", "programs", "eventlisteners", "groups", "include",
     "plugins", "sections", "supervisord-conf",
     # sitestack's own
-    "memmon-email", "listener-events", "httpok-timeout", "eggs", "balancer",
+    "memmon-email", "listener-events", "httpok-timeout", "eggs", "balancer", "mode", "system-conf",
 )
 SECTIONS = ("global", "ctl", "http", "rpc", "services")
+LISTENERS = ("watchdog", "memmon", "httpok")  # bin/sitestack-<kind>: listeners.watchdog.<kind>
 SUPERLANCE_SCRIPTS = ("memmon", "httpok", "crashmail", "crashmailbatch", "fatalmailbatch", "crashsms")
 
 
@@ -55,20 +57,70 @@ def program_from_part(published: PublishedProgram, log_dir: Path) -> Program:
     ]
     if published.environment:
         settings.append(("environment", ",".join(f'{k}="{v}"' for k, v in published.environment)))
+    merged, structural = _merge_settings(settings, published, log_dir)
     return Program(
         name=published.name,
         command=published.command,
-        priority=published.priority,
-        directory=published.directory,
-        redirect_stderr=True,
-        user=published.user,
-        settings=tuple(settings),
+        priority=int(structural.get("priority", published.priority)),
+        directory=structural.get("directory", published.directory),
+        redirect_stderr=structural.get("redirect_stderr", "true") == "true",
+        user=structural.get("user", published.user),
+        settings=merged,
         group=published.group,
         health_url=published.health_url,
         memory_quota=published.memory_quota,
         watchdog=published.watchdog,
         address=published.address,
     )
+
+
+STRUCTURAL = ("priority", "directory", "user", "redirect_stderr")
+
+
+def _merge_settings(defaults: list[tuple[str, str]], published: PublishedProgram,
+                    log_dir: Path) -> tuple[tuple[tuple[str, str], ...], dict[str, str]]:
+    """sitestack's defaults overridden by the part's own supervisor settings; the options the
+    Program holds as fields (priority, directory, user, redirect_stderr) come back apart."""
+    merged = dict(defaults)
+    if int(dict(published.settings).get("numprocs", "1")) > 1:
+        # one log per process of a pool: two processes appending to one file would mix up rotation
+        merged["stdout_logfile"] = str(log_dir / f"{published.name}_%(process_num)02d.log")
+    structural = {k: v for k, v in published.settings if k in STRUCTURAL}
+    merged.update((k, v) for k, v in published.settings if k not in STRUCTURAL)
+    return tuple(merged.items()), structural
+
+
+def listener_from_part(published: PublishedProgram, log_dir: Path) -> EventListener:
+    """A part's published event listener, with sitestack's defaults for its log."""
+    settings = [("autostart", "true"), ("autorestart", "true"),
+                ("stderr_logfile", str(log_dir / f"{published.name}.log")),
+                ("stderr_logfile_maxbytes", "10MB"), ("stderr_logfile_backups", "5")]
+    if published.directory:
+        settings.append(("directory", published.directory))
+    if published.user:
+        settings.append(("user", published.user))
+    if published.priority != 999:
+        settings.append(("priority", str(published.priority)))
+    merged = dict(settings)
+    merged.update(published.settings)
+    return EventListener(published.name, published.events, published.command, tuple(merged.items()))
+
+
+WILDCARDS = ("0.0.0.0", "::", "")
+
+
+def claim_address(reader: OptionReader, option: str, taken: dict[str, str], address: str, owner: str,
+                  value: str) -> None:
+    """Record that owner listens on address; a port someone already holds there is a problem."""
+    host, _, port = address.rpartition(":")
+    for other, holder in taken.items():
+        other_host, _, other_port = other.rpartition(":")
+        if port == other_port and (host.strip("[]") == other_host.strip("[]")
+                                   or {host.strip("[]"), other_host.strip("[]")} & set(WILDCARDS)):
+            where = address if host == other_host else f"{address} and {other}"
+            reader.problem(option, f"{owner!r} and {holder!r} both listen on {where}", value)
+            return
+    taken[address] = owner
 
 
 def automatic_groups(programs: list[Program]) -> list[Group]:
@@ -84,8 +136,8 @@ def automatic_groups(programs: list[Program]) -> list[Group]:
 
 
 def default_listeners(programs: list[Program], groups: list[Group], bin_dir: Path,
-                      events: str, timeout: int, email: str) -> list[EventListener]:
-    """memmon for memory quotas (one -g per group that shares one quota) and httpok per health URL."""
+                      events: str, timeout: int, email: str, log_dir: Path | None = None) -> list[EventListener]:
+    """The watchdog: memmon for memory quotas (one -g per group that shares one quota), httpok per health URL."""
     quota_args: list[str] = []
     covered: set[str] = set()
     for group in groups:
@@ -95,17 +147,26 @@ def default_listeners(programs: list[Program], groups: list[Group], bin_dir: Pat
             covered.update(group.programs)
     for program in programs:
         if program.memory_quota and program.name not in covered:
-            quota_args += ["-p", f"{program.name}={convert.format_size(program.memory_quota)}"]
-    listeners: list[EventListener] = []
-    if quota_args:
-        mail = ["-m", email] if email else []
-        listeners.append(EventListener("memmon", events, " ".join([str(bin_dir / "memmon"), *quota_args, *mail])))
+            size = convert.format_size(program.memory_quota)
+            if int(program.setting("numprocs", "1")) > 1:
+                # a pool's processes are worker_00, worker_01, ...: name each as group:process
+                group = next((g.name for g in groups if program.name in g.programs), program.name)
+                quota_args += [a for p in _process_names(program, group) for a in ("-p", f"{group}:{p}={size}")]
+            else:
+                quota_args += ["-p", f"{program.name}={size}"]
+    # One sitestack-watchdog process does superlance's memmon and every httpok (listeners/), and
+    # restarts through control.restart: drained in haproxy first, so no request is lost.
+    mail = ["-m", email] if email else []
+    segments = [" ".join(["::", "memmon", *quota_args, *mail])] if quota_args else []
     for program in programs:
         if program.health_url and program.watchdog:
-            # superlance's httpok matches -p against the bare process name only (not group:name)
-            command = f"{bin_dir / 'httpok'} -p {program.name} -t {timeout} {program.health_url}"
-            listeners.append(EventListener(f"httpok-{program.name}", events, command))
-    return listeners
+            segments.append(" ".join(["::", "httpok", "-p", program.name, "-t", str(timeout), *mail,
+                                      program.health_url]))
+    if not segments:
+        return []
+    settings = (("stderr_logfile", str(log_dir / "watchdog.log")),) if log_dir else ()
+    return [EventListener("watchdog", events, " ".join([str(bin_dir / "sitestack-watchdog"), *segments]),
+                          settings)]
 
 
 class Recipe:
@@ -129,24 +190,36 @@ class Recipe:
     def _read(self, buildout: Any, options: MutableMapping[str, str]) -> None:
         reader = OptionReader(options, OPTIONS)
         sections = reader.get("sections", _sections, list(SECTIONS))
-        self.conf = Path(reader.get("supervisord-conf", str, str(self.paths.parts / self.name / "supervisord.conf")))
+        # conf.d: a fragment for an existing supervisord (programs, groups, listeners), no bin/supervisord
+        self.mode = reader.get("mode", _mode, "supervisord")
+        if self.mode == "conf.d":
+            sections = _confd_sections(reader)
+        self.system_conf = Path(reader.get("system-conf", _text, "/etc/supervisor/supervisord.conf"))
+        default_conf = f"{self.name}.conf" if self.mode == "conf.d" else "supervisord.conf"
+        self.conf = Path(reader.get("supervisord-conf", str, str(self.paths.parts / self.name / default_conf)))
         self.site_json = self.paths.parts / self.name / "site.json"
         supervisord = read_supervisord(reader, self.paths.var, running_as_root())
         self.control, self.generate_password = read_control(reader, self.paths.var)
         self.plugins = reader.raw("plugins").split()
         self.eggs = reader.raw("eggs").split()
-        events = reader.get("listener-events", _events_option, "TICK_60")
-        timeout = reader.get("httpok-timeout", lambda t: convert.integer(t, 1, 3600), 20)
+        # TICK_5 and a short timeout: a hung client is confirmed and restarted within seconds
+        events = reader.get("listener-events", _events_option, "TICK_5")
+        timeout = reader.get("httpok-timeout", lambda t: convert.integer(t, 1, 3600), 3)
         email = reader.get("memmon-email", convert.email, "")
         programs, from_parts = self._programs(buildout, options, reader)
         listeners = self._parse_lines(reader, options, "eventlisteners", parse_listener)
-        groups = self._parse_lines(reader, options, "groups", parse_group)
+        groups = self._parse_lines(reader, options, "groups", parse_group) + self.part_groups
         explicit = {g.name for g in groups}
-        groups += [g for g in automatic_groups(from_parts) if g.name not in explicit]
+        # a program a group part names is in that group only
+        chosen = {member for g in self.part_groups for member in g.programs}
+        groups += [g for g in automatic_groups([p for p in from_parts if p.name not in chosen])
+                   if g.name not in explicit]
         if not lines(options, "eventlisteners") and from_parts:
-            listeners = default_listeners(from_parts, groups, self.paths.bin, events, timeout, email)
+            log_dir = Path(options.get("childlogdir", "").strip() or self.paths.var / "log")
+            listeners = default_listeners(from_parts, groups, self.paths.bin, events, timeout, email, log_dir)
             if "superlance" not in self.plugins:
                 self.plugins.append("superlance")
+        listeners += self.part_listeners
         self.config = SupervisorConfig(
             supervisord=supervisord if "global" in sections else None,
             control=self.control if "ctl" in sections else None,
@@ -157,8 +230,26 @@ class Recipe:
             rpc="rpc" in sections,
         )
         reader.problems.extend(validate(self.config))
+        if self.control.kind == "inet":
+            claim_address(reader, "port", self.addresses, self.control.port, "supervisord",
+                          reader.raw("port").strip())
+        self._check_directories(reader)
         self.balancer = self._balancer(buildout, reader)
         reader.done()
+
+    def _check_directories(self, reader: OptionReader) -> None:
+        """Every directory install writes in can be written: a failure there would come after
+        buildout has already uninstalled the previous build of this part."""
+        wanted = [("supervisord-conf", self.conf.parent)]
+        if self.config.supervisord:
+            s = self.config.supervisord
+            wanted += [("childlogdir", Path(s.childlogdir)), ("logfile", Path(s.logfile).parent),
+                       ("pidfile", Path(s.pidfile).parent)]
+        if self.config.control and self.config.control.kind == "unix":
+            wanted.append(("file", Path(self.config.control.file).parent))
+        for option, directory in wanted:
+            if problem := cannot_create(directory):
+                reader.problem(option, problem, reader.raw(option).strip() or str(directory))
 
     @staticmethod
     def _balancer(buildout: Any, reader: OptionReader) -> dict[str, Any] | None:
@@ -179,8 +270,11 @@ class Recipe:
         """Programs from `programs`: priority lines, or names of parts that publish programs."""
         programs: list[Program] = []
         from_parts: list[Program] = []
+        self.part_listeners: list[EventListener] = []
+        self.part_groups: list[Group] = []
         log_dir = Path(options.get("childlogdir", "").strip() or self.paths.var / "log")
         addresses: dict[str, str] = {}
+        self.addresses = addresses
         for number, line in enumerate(lines(options, "programs"), 1):
             if is_program_line(line):
                 try:
@@ -194,6 +288,9 @@ class Recipe:
                                    "'priority name command' line", line)
                     continue
                 section = buildout[part]
+                if "group-programs" in section:
+                    self._group_part(part, section, reader)
+                    continue
                 if not publishes_programs(section):
                     reader.problem("programs", f"line {number}: part {part!r} publishes no programs", line)
                     continue
@@ -203,14 +300,24 @@ class Recipe:
                     reader.problems.extend(error.problems)
                     continue
                 for item in published:
-                    if item.address and item.address in addresses:
-                        reader.problem("programs", f"{item.name!r} and {addresses[item.address]!r} both "
-                                       f"listen on {item.address}", item.address)
-                    addresses.setdefault(item.address, item.name)
+                    if item.kind == "eventlistener":
+                        self.part_listeners.append(listener_from_part(item, log_dir))
+                        continue
+                    for address in filter(None, (item.address, *item.other_addresses)):
+                        claim_address(reader, "programs", addresses, address, item.name, address)
                     program = program_from_part(item, log_dir)
                     programs.append(program)
                     from_parts.append(program)
         return programs, from_parts
+
+    def _group_part(self, part: str, section: Any, reader: OptionReader) -> None:
+        """A sitestack:group part: [group:x] with the programs it names."""
+        try:
+            self.part_groups.append(Group(section.get("group-name", part),
+                                          convert.priority(section.get("group-priority", "999")),
+                                          tuple(section["group-programs"].split())))
+        except Invalid as error:
+            reader.problem("programs", f"part {part!r} published a bad group: {error}", part)
 
     @staticmethod
     def _parse_lines(reader: OptionReader, options: MutableMapping[str, str], option: str, parse: Any) -> list[Any]:
@@ -236,16 +343,25 @@ class Recipe:
                 ensure_directory(directory)
         if config.control and config.control.kind == "unix":
             ensure_directory(Path(config.control.file).parent)
+        if self.mode == "conf.d":  # the programs' logs; the system supervisord keeps its own
+            ensure_directory(Path(self.options.get("childlogdir", "").strip() or self.paths.var / "log"))
         ensure_directory(self.conf.parent)
         write_if_changed(self.conf, text, 0o600)
-        write_if_changed(self.site_json, site_description(self.paths.directory, self.conf, config, self.balancer))
-        initialization = f"sys.argv[1:1] = ['-c', {str(self.conf)!r}]"
+        # bin/supervisorctl and bin/sitestack talk to the supervisord that reads self.conf
+        control_conf = self.system_conf if self.mode == "conf.d" else self.conf
+        write_if_changed(self.site_json, site_description(self.paths.directory, control_conf, config, self.balancer))
+        record_digests(self.paths.var / "supervisor" / "digests.json", config, self.paths.directory)
+        initialization = f"sys.argv[1:1] = ['-c', {str(control_conf)!r}]"
         paths = [str(self.conf), str(self.site_json)]
-        paths += egg_scripts(self.buildout, ["supervisor", *self.plugins, *self.eggs],
-                             [(f"{self.name}d", "supervisor.supervisord", "main"),
-                              (f"{self.name}ctl", "supervisor.supervisorctl", "main")],
+        scripts = [(f"{self.name}ctl", "supervisor.supervisorctl", "main")]
+        if self.mode != "conf.d":
+            scripts.insert(0, (f"{self.name}d", "control.supervisord", "main"))
+        paths += egg_scripts(self.buildout, ["supervisor", *self.plugins, *self.eggs], scripts,
                              initialization=initialization)
         paths += egg_scripts(self.buildout, ["supervisor", *self.eggs], [("sitestack", "control.cli", "main")],
+                             initialization=f"sys.argv[1:1] = ['--site', {str(self.site_json)!r}]")
+        paths += egg_scripts(self.buildout, ["supervisor", *self.eggs],
+                             [(f"sitestack-{kind}", "listeners.watchdog", kind) for kind in LISTENERS],
                              initialization=f"sys.argv[1:1] = ['--site', {str(self.site_json)!r}]")
         if "superlance" in self.plugins:
             paths += egg_scripts(self.buildout, ["supervisor", *self.plugins],
@@ -259,13 +375,30 @@ def site_description(directory: Path, conf: Path, config: SupervisorConfig,
                      balancer: dict[str, Any] | None) -> str:
     """site.json: what bin/sitestack's commands need to know about the site (no secrets)."""
     group_of = {member: g.name for g in config.groups for member in g.programs}
+    # one entry per process as supervisor names it: a pool's worker_00, worker_01, ...; a program in
+    # no group is in supervisor's own group named after it
     programs = [
-        {"name": p.name, "group": group_of.get(p.name, ""), "priority": p.priority, "health_url": p.health_url,
-         "address": p.address, "watchdog": p.watchdog, "memory_quota": p.memory_quota}
+        {"name": process, "group": group_of.get(p.name, p.name), "priority": p.priority,
+         "health_url": p.health_url, "address": p.address, "watchdog": p.watchdog, "memory_quota": p.memory_quota}
         for p in config.programs
+        for process in _process_names(p, group_of.get(p.name, ""))
     ]
     data = {"directory": str(directory), "supervisord_conf": str(conf), "programs": programs, "balancer": balancer}
     return json.dumps(data, indent=2, sort_keys=True) + "\n"
+
+
+def _process_names(program: Program, group: str) -> list[str]:
+    try:
+        return process_names(program.name, dict(program.settings), group)
+    except Invalid:  # supervisor itself refuses such a process_name at start, and says why
+        return [program.name]
+
+
+def record_digests(path: Path, config: SupervisorConfig, directory: Path) -> None:
+    """var/supervisor/digests.json: when what each program runs from last changed (bin/sitestack reload)."""
+    history = digests.record(path, {p.name: p.command for p in config.programs}, directory)
+    ensure_directory(path.parent)
+    write_if_changed(path, json.dumps(history, indent=1, sort_keys=True) + "\n", 0o600)
 
 
 def _with_listener_credentials(config: SupervisorConfig) -> SupervisorConfig:
@@ -289,6 +422,29 @@ def _sections(text: str) -> list[str]:
     if unknown:
         raise Invalid(f"unknown section {unknown[0]!r}; expected some of " + " ".join(SECTIONS))
     return names
+
+
+def _mode(text: str) -> str:
+    value = text.strip()
+    if value not in ("supervisord", "conf.d"):
+        raise Invalid("expected supervisord (bin/supervisord runs the site) or conf.d (a file for an "
+                      "existing supervisord's include directory)")
+    return value
+
+
+def _confd_sections(reader: OptionReader) -> list[str]:
+    """conf.d mode writes the services only: an included file must not hold [supervisord] and friends."""
+    for option in ("sections", "include"):
+        if reader.has(option):
+            reader.problem(option, "mode = conf.d writes programs, groups and listeners only; leave it out",
+                           reader.raw(option).strip())
+    return ["services"]
+
+
+def _text(text: str) -> str:
+    from recipes.supervisor_model import check_value
+
+    return check_value(text)
 
 
 def _events_option(text: str) -> str:

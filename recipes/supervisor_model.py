@@ -1,7 +1,9 @@
 """The supervisor configuration as data: programs, event listeners, groups, and their checks."""
 from __future__ import annotations
 
+import os
 import re
+import shlex
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -246,4 +248,36 @@ def validate(config: SupervisorConfig) -> list[Problem]:
     if set(group_names) & set(seen):
         clash = sorted(set(group_names) & set(seen))[0]
         problems.append(Problem("groups", f"{clash!r} is both a group and a program", clash))
+    problems += memmon_problems(config)
+    return problems
+
+
+def memmon_problems(config: SupervisorConfig) -> list[Problem]:
+    """memmon's -g/-p/-a quotas: each names a group or program of this config and a valid size."""
+    groups = {g.name for g in config.groups}
+    programs = {p.name for p in config.programs}
+    renamed = any(p.setting("process_name") for p in config.programs)
+    problems: list[Problem] = []
+    for listener in config.listeners:
+        try:
+            words = shlex.split(listener.command)
+        except ValueError:
+            continue
+        if not words or os.path.basename(words[0]) != "memmon":
+            continue
+        for flag, value in zip(words, words[1:]):
+            if flag not in ("-g", "-p", "-a"):
+                continue
+            target, _, size = value.rpartition("=") if flag != "-a" else ("", "", value)
+            try:
+                convert.byte_size(size)
+            except Invalid as error:
+                problems.append(Problem("eventlisteners", f"{listener.name}: memmon {flag}: {error}", value))
+                continue
+            if flag == "-g" and target not in groups:
+                problems.append(Problem("eventlisteners", f"{listener.name}: memmon -g names an unknown group "
+                                        f"{target!r}; groups: {', '.join(sorted(groups)) or 'none'}", value))
+            elif flag == "-p" and not renamed and target.rpartition(":")[2] not in programs:
+                problems.append(Problem("eventlisteners", f"{listener.name}: memmon -p names an unknown "
+                                        f"program {target!r}", value))
     return problems

@@ -84,3 +84,32 @@ def blocked_directory(path: str | Path, user: str) -> Path | None:
         if stat.S_ISDIR(info.st_mode) and not _allows(info, uid, gids, 1):
             return directory
     return None
+
+
+def program_user(reader: OptionReader, reach: list[Path]) -> str:
+    """The `user` option: who supervisord (running as root) starts the program as; '' when not root.
+
+    supervisord can only switch users when it runs as root; otherwise the option has no effect.
+    The user must exist and be able to enter every directory on the way to the paths in reach.
+    """
+    text = reader.raw("user").strip()
+    if not text or os.geteuid() != 0:
+        return ""
+    if user_ids(text) is None:
+        reader.problem("user", "expected the name of a user on this machine; create it with: useradd --system "
+                       f"--no-create-home --shell /usr/sbin/nologin {text}", text)
+        return ""
+    for path in reach:
+        if blocked := blocked_directory(path, text):
+            reader.problem("user", f"user {text!r} may not enter {blocked} (on the way to {path}); "
+                           f"allow it (chmod o+x {blocked}) or build the site elsewhere", text)
+            return ""
+    return text
+
+
+def chown_tree(path: str | Path, user: str) -> None:
+    """Give path and everything below it to user (and the user's group)."""
+    entry = pwd.getpwnam(user)
+    for directory, dirnames, filenames in os.walk(path):
+        for name in (directory, *(os.path.join(directory, n) for n in dirnames + filenames)):
+            os.lchown(name, entry.pw_uid, entry.pw_gid)

@@ -54,7 +54,9 @@ class Probe:
     interval: Duration = Duration(1000)
     timeout: Duration = Duration(1000)
     window: int = 3
-    threshold: int = 2
+    # one good probe of the last three: haproxy's monitor fails for a moment while the clients
+    # come up, and the cache must not call its backend sick for seconds because of it
+    threshold: int = 1
 
 
 @dataclass(frozen=True)
@@ -125,7 +127,7 @@ def read_varnish(reader: OptionReader) -> Varnish:
     """The model from a section's options; problems collect on the reader."""
     backend = reader.require("backend", convert.address) or ("127.0.0.1", 8090)
     window = reader.get("window", lambda t: convert.integer(t, 1, 64), 3)
-    threshold = reader.get("threshold", lambda t: convert.integer(t, 1, 64), 2)
+    threshold = reader.get("threshold", lambda t: convert.integer(t, 1, 64), 1)
     if threshold > window:
         reader.problem("threshold", f"must not exceed window ({window})", str(threshold))
     port = reader.get("port", convert.port, 8080)
@@ -213,6 +215,7 @@ class Recipe:
                     group=group,
                     health_url=f"http://{self.varnish.address}{self.varnish.probe.path}",
                     address=self.varnish.address,
+                    other_addresses=(f"127.0.0.1:{self.varnish.admin_port}",),
                     stopwaitsecs=10,
                 )
             ],

@@ -3,11 +3,12 @@ from __future__ import annotations
 
 from collections.abc import MutableMapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from recipes import convert
 from recipes.adapter import Paths, created, egg_scripts, user_errors
-from recipes.files import ensure_directory, write_if_changed
+from recipes.files import cannot_create, ensure_directory, write_if_changed
 from recipes.options import OptionReader
 from recipes.publish import PublishedProgram, publish
 from recipes.render import render
@@ -57,6 +58,9 @@ class Recipe:
             priority = reader.get("priority", convert.priority, 10)
             group = reader.get("group", convert.name, "zeo-cluster")
             self.eggs = reader.raw("eggs").split() or list(EGGS)
+            for option, directory in (("storage", Path(self.zeo.storage).parent), ("blob-dir", self.zeo.blob_dir)):
+                if problem := cannot_create(directory):
+                    reader.problem(option, problem, reader.raw(option).strip() or str(directory))
             reader.done()
         self.conf = self.paths.parts / name / "zeo.conf"
         self.script = self.paths.bin / name
@@ -82,8 +86,6 @@ class Recipe:
         )
 
     def install(self) -> list[str]:
-        from pathlib import Path
-
         ensure_directory(Path(self.zeo.storage).parent)
         ensure_directory(self.zeo.blob_dir, 0o700)
         paths = created(self.options, self.conf.parent)

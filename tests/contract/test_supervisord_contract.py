@@ -59,9 +59,7 @@ def test_default_stack_groups_priorities_programs(tmp_path):
         "zeo-cluster": ("ProcessGroupConfig", 10, [("zeoserver", 10)]),
         "zeo-clients": ("ProcessGroupConfig", 20, [("client1", 20), ("client2", 20)]),
         "front": ("ProcessGroupConfig", 30, [("haproxy", 30), ("varnish", 40)]),
-        "memmon": ("EventListenerPoolConfig", -1, [("memmon", 999)]),
-        "httpok-client1": ("EventListenerPoolConfig", -1, [("httpok-client1", 999)]),
-        "httpok-client2": ("EventListenerPoolConfig", -1, [("httpok-client2", 999)]),
+        "watchdog": ("EventListenerPoolConfig", -1, [("watchdog", 999)]),
     }
     server = section.server_configs[0]
     assert (server["section"], server["file"], server["chmod"]) == (

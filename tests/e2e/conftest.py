@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,10 +27,17 @@ class Site:
 
 
 @pytest.fixture(scope="session")
-def egg_cache(tmp_path_factory) -> Path:
+def egg_cache() -> Iterator[Path]:
     """Eggs shared by every site a test run builds (SITESTACK_TEST_EGGS keeps them between runs)."""
     path = os.environ.get("SITESTACK_TEST_EGGS")
-    return Path(path) if path else tmp_path_factory.mktemp("eggs")
+    if path:
+        yield Path(path)
+        return
+    # every user may read it: the clients run as an unprivileged user when the tests run as root
+    eggs = Path(tempfile.mkdtemp(prefix="sitestack-eggs-"))
+    eggs.chmod(0o755)
+    yield eggs
+    shutil.rmtree(eggs, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")
@@ -41,7 +49,9 @@ def bootstrapped() -> Iterator[Path]:
     """
     with open_directory() as top:
         path = copy_project(top / "site")
-        python = shutil.which("python3") or "python3"
+        # the system's Python, as on a fresh Debian machine: a Python under /root (pyenv) cannot
+        # be run by the unprivileged user the clients run as
+        python = "/usr/bin/python3" if Path("/usr/bin/python3").exists() else shutil.which("python3") or "python3"
         run([python, "bootstrap.py"], path, timeout=900)
         yield path
 

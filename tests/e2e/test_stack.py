@@ -17,8 +17,9 @@ from support import http_get, pid_alive, poll_for
 pytestmark = pytest.mark.e2e
 EXPECTED = {
     "zeo-cluster:zeoserver", "zeo-clients:client1", "zeo-clients:client2", "front:haproxy", "front:varnish",
+    "workers:worker_00", "workers:worker_01",
 }
-LISTENERS = {"memmon:memmon", "httpok-client1:httpok-client1", "httpok-client2:httpok-client2"}
+LISTENERS = {"watchdog:watchdog"}
 
 
 def post_note(port: int, text: str) -> tuple[int, str, dict]:
@@ -34,7 +35,8 @@ def test_stack_serves_through_varnish_and_heals(site, stack):
     assert {f"{i['group']}:{i['name']}" for i in infos} == EXPECTED | LISTENERS
 
     order = [name for name in spawn_order(stack.logfile) if f"{name}:{name}" not in LISTENERS]
-    assert order[0] == "zeoserver" and set(order[1:3]) == {"client1", "client2"} and order[3:5] == ["haproxy", "varnish"], order
+    assert order[0] == "zeoserver" and set(order[1:3]) == {"client1", "client2"} and (
+        set(order[3:5]) == {"worker_00", "worker_01"} and order[5:7] == ["haproxy", "varnish"]), order
 
     front = site.ports.varnish
     status, body, headers = poll_for(lambda: (r := http_get(f"http://127.0.0.1:{front}/"))[0] == 200 and r,

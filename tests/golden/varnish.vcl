@@ -13,9 +13,9 @@ backend haproxy {
         .interval = 1s;
         .timeout = 1s;
         .window = 3;
-        .threshold = 2;
+        .threshold = 1;
         # Start healthy, so requests are served from the first second.
-        .initial = 2;
+        .initial = 1;
     }
 }
 

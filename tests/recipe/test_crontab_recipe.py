@@ -177,8 +177,13 @@ def test_published_options(site: Site) -> None:
     }
 
 
-def test_defaults_are_the_real_crontab_commands(tmp_path: Path) -> None:
-    # Only __init__ runs: it checks that the programs exist, it runs nothing.
+def test_defaults_are_the_real_crontab_commands(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Only __init__ runs: it checks that the programs exist and that the crontab can be read
+    # (a stub `crontab` answers `-l` as the real one does for a user without a crontab).
+    stub = tmp_path / "stub"
+    stub.mkdir()
+    _script(stub / "crontab", '#!/bin/sh\n[ "$1" = -l ] || exit 97\necho "no crontab for tester" >&2\nexit 1\n')
+    monkeypatch.setenv("PATH", f"{stub}{os.pathsep}{os.environ['PATH']}")
     buildout = fake_buildout(tmp_path, crontab={"recipe": "sitestack:crontab"})
     options = Recipe(buildout, "crontab", buildout["crontab"]).options
     assert (options["read-command"], options["write-command"]) == ("crontab -l", "crontab -")

@@ -176,6 +176,8 @@ def test_every_option_reaches_the_config(fake_haproxy: str) -> None:
             "timeout-client": "30s",
             "timeout-server": "2m",
             "timeout-queue": "1h",
+            "timeout-check": "700ms",
+            "slowstart": "20s",
             "monitor-uri": "/lb-alive",
         }
     )

@@ -28,9 +28,9 @@ def test_parts_give_groups_priorities_and_default_listeners(tmp_path):
         ("zeoserver", 10), ("client1", 20), ("client2", 20), ("haproxy", 30), ("varnish", 40)]
     listeners = {e.name: (e.events, e.command) for e in config.listeners}
     assert listeners == {
-        "memmon": ("TICK_60", f"{tmp_path}/bin/memmon -g zeo-clients=800MB"),
-        "httpok-client1": ("TICK_60", f"{tmp_path}/bin/httpok -p client1 -t 20 http://127.0.0.1:8081/health"),
-        "httpok-client2": ("TICK_60", f"{tmp_path}/bin/httpok -p client2 -t 20 http://127.0.0.1:8082/health"),
+        "watchdog": ("TICK_5", f"{tmp_path}/bin/sitestack-watchdog :: memmon -g zeo-clients=800MB"
+                               " :: httpok -p client1 -t 3 http://127.0.0.1:8081/health"
+                               " :: httpok -p client2 -t 3 http://127.0.0.1:8082/health"),
     }
 
 

@@ -194,6 +194,7 @@ def test_published_options_and_command(fake_varnishd: str) -> None:
         "varnish-stopwaitsecs": "10",
         "varnish-startsecs": "1",
         "varnish-environment": "",
+        "varnish-other-addresses": "127.0.0.1:6082",
     }
 
 
