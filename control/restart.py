@@ -46,7 +46,7 @@ class Policy:
     max_out: int = 1                # clients out of rotation at once (this one included)
     per_hour: int = 6               # automatic restarts of one client per hour before alerting
     drain_timeout: float = 10.0     # seconds to wait for in-flight requests
-    hung_stop_timeout: float = 2.0  # a hung client gets SIGKILL after this long
+    hung_stop_timeout: float = 1.0  # a hung client gets SIGKILL after this long
     start_timeout: float = 60.0     # seconds for the restarted client to answer its health URL
     warmup: tuple[str, ...] = ()    # paths requested on the client before it is put back
     automatic: bool = True          # False (operator): no budget, may wait for a turn

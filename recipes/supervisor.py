@@ -204,7 +204,7 @@ class Recipe:
         self.eggs = reader.raw("eggs").split()
         # TICK_5 and a short timeout: a hung client is confirmed and restarted within seconds
         events = reader.get("listener-events", _events_option, "TICK_5")
-        timeout = reader.get("httpok-timeout", lambda t: convert.integer(t, 1, 3600), 3)
+        timeout = reader.get("httpok-timeout", lambda t: convert.integer(t, 1, 3600), 2)
         email = reader.get("memmon-email", convert.email, "")
         programs, from_parts = self._programs(buildout, options, reader)
         listeners = self._parse_lines(reader, options, "eventlisteners", parse_listener)

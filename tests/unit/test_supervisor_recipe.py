@@ -29,8 +29,8 @@ def test_parts_give_groups_priorities_and_default_listeners(tmp_path):
     listeners = {e.name: (e.events, e.command) for e in config.listeners}
     assert listeners == {
         "watchdog": ("TICK_5", f"{tmp_path}/bin/sitestack-watchdog :: memmon -g zeo-clients=800MB"
-                               " :: httpok -p client1 -t 3 http://127.0.0.1:8081/health"
-                               " :: httpok -p client2 -t 3 http://127.0.0.1:8082/health"),
+                               " :: httpok -p client1 -t 2 http://127.0.0.1:8081/health"
+                               " :: httpok -p client2 -t 2 http://127.0.0.1:8082/health"),
     }
 
 
