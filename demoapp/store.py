@@ -6,7 +6,6 @@ which also makes creating the structures safe when two clients do it at once.
 """
 from __future__ import annotations
 
-import random
 import secrets
 import time
 from collections.abc import Callable
@@ -14,19 +13,17 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any, TypeVar
 
-import transaction
 import ZODB
 from BTrees.Length import Length
 from BTrees.OOBTree import OOBTree
-from ZODB.POSException import ConflictError
 
+from appserver import transactions
 from demoapp import jobs
 
 T = TypeVar("T")
 NOTES = "notes"
 COUNT = "notes_count"
 ATTEMPTS = 8
-MAX_PAUSE = 0.5
 SHOWN = 100
 
 
@@ -56,26 +53,8 @@ def new_note(text: str, client: str) -> Note:
 
 
 def in_transaction(db: ZODB.DB, work: Callable[[Any], T], write: bool) -> T:
-    """Run work(root) in a fresh connection; commit writes, retrying ConflictError."""
-    for attempt in range(1, ATTEMPTS + 1):
-        manager = transaction.TransactionManager()
-        connection = db.open(transaction_manager=manager)
-        try:
-            manager.begin()
-            result = work(connection.root())
-            if write:
-                manager.commit()
-            return result
-        except ConflictError:
-            if not write or attempt == ATTEMPTS:
-                raise
-            # Back off with jitter: the winner's invalidations must reach this client before
-            # a retry can read the state it has to build on.
-            time.sleep(random.uniform(0, min(MAX_PAUSE, 0.01 * 2**attempt)))
-        finally:
-            manager.abort()
-            connection.close()
-    raise AssertionError("unreachable")
+    """Run work(root) in a fresh connection; commit writes, retrying ConflictError (reads are not retried)."""
+    return transactions.in_transaction(db, work, write, attempts=ATTEMPTS, retry_reads=False)
 
 
 def structures(root: Any) -> tuple[OOBTree, Length]:

@@ -126,6 +126,7 @@ def rss(pid: int, cumulative: bool) -> int:
 
 
 def descendants(pid: int) -> list[int]:
+    """Every process below pid (children, grandchildren, ...), read from /proc."""
     children: dict[int, list[int]] = {}
     for entry in Path("/proc").iterdir():
         if entry.name.isdigit():

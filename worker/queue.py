@@ -20,23 +20,21 @@ sitestack code.
 """
 from __future__ import annotations
 
-import random
 import secrets
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Any, TypeVar
 
-import transaction
 import ZODB
 from BTrees.OOBTree import OOBTree
-from ZODB.POSException import ConflictError
+
+from appserver import transactions
 
 T = TypeVar("T")
 PENDING = "jobs_pending"
 DONE = "jobs_done"
 ATTEMPTS = 10
-MAX_PAUSE = 0.5
 
 
 @dataclass(frozen=True)
@@ -107,23 +105,7 @@ def enqueue(root: Any, kind: str, payload: str) -> str:
 
 def in_transaction(db: ZODB.DB, work: Callable[[Any], T], write: bool = True) -> T:
     """work(root) in a fresh connection with its own transaction manager; commits, retrying conflicts."""
-    for attempt in range(1, ATTEMPTS + 1):
-        manager = transaction.TransactionManager()
-        connection = db.open(transaction_manager=manager)
-        try:
-            manager.begin()
-            result = work(connection.root())
-            if write:
-                manager.commit()
-            return result
-        except ConflictError:
-            if attempt == ATTEMPTS:
-                raise
-            time.sleep(random.uniform(0, min(MAX_PAUSE, 0.01 * 2**attempt)))
-        finally:
-            manager.abort()
-            connection.close()
-    raise AssertionError("unreachable")
+    return transactions.in_transaction(db, work, write, attempts=ATTEMPTS, retry_reads=True)
 
 
 def claim_in(root: Any, owner: str, lease: float, now: float) -> Job | None:

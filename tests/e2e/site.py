@@ -13,7 +13,9 @@ from pathlib import Path
 
 from supervisor.xmlrpc import SupervisorTransport
 
-from support import ROOT, free_port, free_port_range, kill_pids, pid_alive, poll_for, tail
+from listeners.watchdog import descendants
+
+from support import ROOT, free_port, kill_pids, pid_alive, poll_for, tail
 
 IGNORE = shutil.ignore_patterns(
     ".git", ".venv", "bin", "parts", "eggs", "develop-eggs", "var", ".installed.cfg",
@@ -112,20 +114,7 @@ class Stack:
 
     def descendants(self) -> set[int]:
         """Every process below supervisord (varnishd's cache child too), from /proc."""
-        children: dict[int, list[int]] = {}
-        for entry in Path("/proc").iterdir():
-            if entry.name.isdigit():
-                try:
-                    ppid = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
-                except (OSError, IndexError, ValueError):
-                    continue
-                children.setdefault(ppid, []).append(int(entry.name))
-        found, todo = set(), [self.pid] if self.pid else []
-        while todo:
-            for child in children.get(todo.pop(), []):
-                if child not in found:
-                    found.add(child)
-                    todo.append(child)
+        found = set(descendants(self.pid)) if self.pid else set()
         self.seen_pids.update(found)
         return found
 

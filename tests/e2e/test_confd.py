@@ -17,6 +17,7 @@ import pytest
 
 from e2e.site import Ports, run, site_config
 from fake_buildout import open_directory
+from listeners.watchdog import descendants
 from support import free_port_range, kill_pids, pid_alive, poll_for, tail
 
 pytestmark = pytest.mark.e2e
@@ -53,20 +54,7 @@ balancer =
 
 def children(pid: int) -> set[int]:
     """Every process below pid, from /proc."""
-    tree: dict[int, list[int]] = {}
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                ppid = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
-            except (OSError, IndexError, ValueError):
-                continue
-            tree.setdefault(ppid, []).append(int(entry.name))
-    found, todo = set(), [pid]
-    while todo:
-        for child in tree.get(todo.pop(), []):
-            found.add(child)
-            todo.append(child)
-    return found
+    return set(descendants(pid))
 
 
 @pytest.mark.skipif(not SUPERVISORD.exists(), reason="Debian's supervisor package is not installed (.ci/run installs it)")
