@@ -64,7 +64,7 @@ def restarter(site: Site, rpc: Any, say: Callable[[str], None]) -> Callable[[str
     def drained(namespec: str, reason: str) -> bool:
         # an operator's restart: no hourly budget, and wait a while for a turn rather than refuse
         result = restart_client(site, namespec, reason, Policy(automatic=False, wait_turn=120.0), rpc=rpc,
-                                progress=lambda line: say(f"  {line}"))
+                                progress=lambda line: say(f"  {line}"), cause="reload")
         say(f"  {result.describe()}")
         return bool(result.ok)
     return drained

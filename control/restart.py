@@ -33,6 +33,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from control.counters import RestartCounts, cause_of
 from control.site import Site, SiteProgram
 
 HOUR = 3600.0
@@ -78,6 +79,7 @@ class RestartResult:
     reason: str
     status: str
     message: str = ""
+    cause: str = "operator"  # memory, health, rolling, reload, operator (control.counters.CAUSES)
     old_pid: int = 0
     new_pid: int = 0
     timings: dict[str, float] = field(default_factory=dict)  # seconds since the start: out, stopped, healthy, back
@@ -230,12 +232,12 @@ class Restart:
     """One restart in steps; `run` does them in order and always puts the server back."""
 
     def __init__(self, site: Site, namespec: str, program: SiteProgram | None, reason: str, policy: Policy,
-                 rpc: Any, balancer: RuntimeSocket | None, progress: Progress, hung: bool) -> None:
+                 rpc: Any, balancer: RuntimeSocket | None, progress: Progress, hung: bool, cause: str = "") -> None:
         self.site, self.namespec, self.program, self.reason = site, namespec, program, reason
         self.policy, self.rpc, self.balancer, self.progress, self.hung = policy, rpc, balancer, progress, hung
         self.server = program.name if program and balancer and program.name in site.balancer.servers else ""  # type: ignore[union-attr]
         self.started = time.monotonic()
-        self.result = RestartResult(namespec, reason, "failed")
+        self.result = RestartResult(namespec, reason, "failed", cause=cause or cause_of(reason))
 
     def mark(self, step: str) -> None:
         self.result.timings[step] = round(time.monotonic() - self.started, 2)
@@ -247,6 +249,8 @@ class Restart:
         except (OSError, xmlrpc.client.Fault) as error:
             self.result.message = f"{type(error).__name__}: {error}"
             return self.result
+        finally:  # every outcome is counted, for the exporter (var/metrics/restarts.json)
+            RestartCounts(self.site.directory).add(self.namespec, self.result.cause, self.result.status)
 
     def _run(self, log: RestartLog) -> RestartResult:
         with site_lock(self.site):
@@ -381,7 +385,7 @@ def resolve(site: Site, name: str, rpc: Any) -> tuple[str, SiteProgram | None]:
 
 
 def restart_client(site: Site, name: str, reason: str, policy: Policy = Policy(), *, rpc: Any = None,
-                   progress: Progress = lambda message: None, hung: bool = False) -> RestartResult:
+                   progress: Progress = lambda message: None, hung: bool = False, cause: str = "") -> RestartResult:
     """Restart one program (client1, zeo-clients:client1, pool:worker_00) without losing a request.
 
     reason: said in logs and alerts ("memory 900MB > 800MB", "health: timed out", "rolling restart").
@@ -389,9 +393,10 @@ def restart_client(site: Site, name: str, reason: str, policy: Policy = Policy()
     rpc: supervisord's XML-RPC proxy (default: site.rpc()).
     progress: called with one line per step.
     hung: the client is known not to answer (skip waiting for its requests; kill it if TERM does not work).
+    cause: what the restart is counted as (control.counters.CAUSES); default: the reason's first word.
     Returns a RestartResult; it never raises for a restart that could not be done.
     """
     rpc = rpc if rpc is not None else site.rpc()
     namespec, program = resolve(site, name, rpc)
     balancer = RuntimeSocket(site.balancer.socket, site.balancer.backend) if site.balancer else None
-    return Restart(site, namespec, program, reason, policy, rpc, balancer, progress, hung).run()
+    return Restart(site, namespec, program, reason, policy, rpc, balancer, progress, hung, cause).run()

@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
 
+from control.counters import WatchdogStats
 from control.restart import Policy, RestartResult, restart_client
 from control.site import Site, load_site
 from listeners.rules import (
@@ -182,6 +183,7 @@ class Watchdog:
         self.verdicts = Verdicts(settings.failures)
         self.alerted: dict[str, float] = {}
         self.me = os.environ.get("SUPERVISOR_PROCESS_NAME", "")
+        self.stats = WatchdogStats(site.directory)  # what it checked, for the exporter
 
     def log(self, message: str) -> None:
         print(f"{time.strftime('%Y-%m-%d %H:%M:%S')} watchdog: {message}", file=self.out, flush=True)
@@ -191,23 +193,34 @@ class Watchdog:
         planned: dict[str, Planned] = {}
         for rules in self.settings.memory:
             sizes = {p.pid: rss(p.pid, rules.cumulative) for p in processes if p.state == "RUNNING" and p.pid}
+            self.stats.memory_checks += len(sizes)
             for process, size, quota in over_quota(rules, processes, sizes):
                 reason = f"memory {size / 1024**2:.0f}MB > {quota / 1024**2:.0f}MB"
                 email = rules.email if rules.mail_about(process) else ""
                 planned.setdefault(process.namespec, Planned(process, reason, False, email, rules.sendmail, rules.name))
         for watch in self.settings.health:
             self.judge(watch, processes, planned)
+        self.stats.ticks += 1
+        self.stats.save()  # before restarting: a scrape sees the failed checks while the restart runs
         return [self.restart(plan) for plan in planned.values()]
+
+    def check(self, watch: HealthWatch) -> str | None:
+        """One health check: why it failed or None, timed and counted for the exporter."""
+        started = time.monotonic()
+        failure = watch.judge(*fetch(watch))
+        self.stats.check(watch.url, " ".join(watch.programs) or "*").observe(time.monotonic() - started,
+                                                                              failure is not None)
+        return failure
 
     def judge(self, watch: HealthWatch, processes: list[Process], planned: dict[str, Planned]) -> None:
         running = [p for p in watch.targets(processes, self.me) if p.state == "RUNNING"]
         if (not running and not watch.eager) or in_grace(running, self.settings.grace):
             self.verdicts.reset(watch.url)
             return
-        failure = watch.judge(*fetch(watch))
+        failure = self.check(watch)
         while failure and not self.verdicts.record(watch.url, True):
             time.sleep(self.settings.recheck)
-            failure = watch.judge(*fetch(watch))
+            failure = self.check(watch)
         if failure is None:
             self.verdicts.reset(watch.url)
             return
