@@ -1,0 +1,1 @@
+"""exporter: the site's Prometheus exporter (see exporter.main)."""
