@@ -300,11 +300,11 @@ class Recipe:
                     reader.problems.extend(error.problems)
                     continue
                 for item in published:
-                    if item.kind == "eventlistener":
-                        self.part_listeners.append(listener_from_part(item, log_dir))
-                        continue
                     for address in filter(None, (item.address, *item.other_addresses)):
                         claim_address(reader, "programs", addresses, address, item.name, address)
+                    if item.kind == "eventlistener":  # such as the exporter, which listens on a port too
+                        self.part_listeners.append(listener_from_part(item, log_dir))
+                        continue
                     program = program_from_part(item, log_dir)
                     programs.append(program)
                     from_parts.append(program)

@@ -69,6 +69,7 @@ class Recipe:
         options["port"] = str(self.zeo.port)
         options["command"] = str(self.script)
         options["zeo-conf"] = str(self.conf)
+        options["storage"] = self.zeo.storage
         publish(
             options,
             [
