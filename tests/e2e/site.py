@@ -45,6 +45,7 @@ class Ports:
     varnish_admin: int = field(default_factory=free_port)
     haproxy: int = field(default_factory=free_port)
     zeoserver: int = field(default_factory=free_port)
+    exporter: int = field(default_factory=free_port)
     clients: int = 0
 
     def client(self, number: int) -> int:
@@ -66,6 +67,7 @@ varnish-admin = {ports.varnish_admin}
 haproxy = {ports.haproxy}
 clients = {ports.clients}
 zeoserver = {ports.zeoserver}
+exporter = {ports.exporter}
 
 [crontab]
 read-command = cat {crontab}

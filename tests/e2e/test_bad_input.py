@@ -138,6 +138,12 @@ CASES = [
     Case("purge-acl-bad-address", {"varnish": {"purge-allow": "10.0.0.300"}}, "varnish", "purge-allow", "10.0.0.300"),
     Case("duration-without-unit", {"haproxy": {"check-interval": "5"}}, "haproxy", "check-interval", "5"),
     Case("unknown-system-user", {"haproxy": {"user": "nosuchuser"}}, "haproxy", "user", "nosuchuser"),
+    # the exporter: a wider bind must be asked for, Prometheus durations need their unit
+    Case("exporter-open-without-public", {"exporter": {"host": "0.0.0.0"}}, "exporter", "host", "0.0.0.0"),
+    Case("exporter-scrape-interval-without-unit", {"exporter": {"scrape-interval": "15"}},
+         "exporter", "scrape-interval", "15"),
+    Case("exporter-port-taken-by-a-client", {"ports": {"exporter": "<clients>"}}, "supervisor", "programs",
+         "127.0.0.1:<clients>"),
 ]
 FAILING_CRONTAB = "#!/bin/sh\necho 'You (root) are not allowed to use this program (crontab)' >&2\nexit 1\n"
 

@@ -95,7 +95,7 @@ def test_running_stack_is_private_and_unprivileged(site, stack):
 
     # every program that should listen does (RUNNING may come before a client has bound its port)...
     expected = {site.ports.varnish, site.ports.varnish_admin, site.ports.haproxy, site.ports.zeoserver,
-                site.ports.client(1), site.ports.client(2)}
+                site.ports.client(1), site.ports.client(2), site.ports.exporter}
 
     def held_addresses() -> set[str] | None:
         listening = listening_sockets()
