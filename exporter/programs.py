@@ -23,20 +23,31 @@ AUTOMATIC = ("memory", "health")  # the watchdog's causes
 LABELS = ["program", "group"]
 
 
-def tree_rss(pid: int) -> int | None:
-    """Resident memory of a process and all its descendants, in bytes (None: it is gone)."""
-    try:
-        process = psutil.Process(pid)
-        tree = [process, *process.children(recursive=True)]
-    except (psutil.NoSuchProcess, psutil.AccessDenied):
-        return None
-    total = 0
-    for member in tree:
-        try:
-            total += member.memory_info().rss
-        except (psutil.NoSuchProcess, psutil.AccessDenied):
-            continue
-    return total
+def tree_rss(pids: list[int]) -> dict[int, int]:
+    """Resident memory of each process and all its descendants, in bytes (a process that is gone: none).
+
+    One pass over the machine's processes for their parents, whatever the number of programs.
+    """
+    children: dict[int, list[int]] = {}
+    for process in psutil.process_iter(["ppid"]):
+        children.setdefault(process.info["ppid"], []).append(process.pid)
+    sizes = {}
+    for pid in pids:
+        tree, todo = [pid], [pid]
+        while todo:
+            for child in children.get(todo.pop(), []):
+                tree.append(child)
+                todo.append(child)
+        total = 0
+        for member in tree:
+            try:
+                total += psutil.Process(member).memory_info().rss
+            except (psutil.NoSuchProcess, psutil.AccessDenied):
+                if member == pid:
+                    break
+        else:
+            sizes[pid] = total
+    return sizes
 
 
 class ProgramCollector:
@@ -60,6 +71,7 @@ class ProgramCollector:
         quota = GaugeMetricFamily("sitestack_program_memory_quota_bytes", "the watchdog's memory quota for it",
                                   labels=LABELS)
         quotas = {p.namespec: p.memory_quota for p in self.site.programs if p.memory_quota}
+        sizes = tree_rss([int(i["pid"]) for i in infos if i.get("pid")])
         for info in infos:
             labels = [info["name"], info["group"]]
             current = info["statename"] if info["statename"] in STATES else "UNKNOWN"
@@ -67,8 +79,7 @@ class ProgramCollector:
             for name in STATES:
                 state.add_metric([*labels, name], 1.0 if name == current else 0.0)
             start.add_metric(labels, float(info.get("start") or 0))
-            size = tree_rss(int(info["pid"])) if info.get("pid") else None
-            if size is not None:
+            if (size := sizes.get(int(info.get("pid") or 0))) is not None:
                 rss.add_metric(labels, float(size))
             if (limit := quotas.get(f"{info['group']}:{info['name']}")) is not None:
                 quota.add_metric(labels, float(limit))

@@ -153,3 +153,24 @@ def test_public_bind_is_an_explicit_choice(tmp_path: Path) -> None:
     Recipe(fake_buildout(tmp_path), "exporter", options)
     assert options["address"] == "0.0.0.0:9180" and options["exporter-kind"] == "eventlistener"
     assert options["exporter-events"] == "PROCESS_STATE_EXITED"
+
+
+def test_tree_rss_adds_up_the_children() -> None:
+    import os
+    import subprocess
+    import sys
+
+    from exporter.programs import tree_rss
+
+    child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
+    try:
+        import psutil
+
+        def alone() -> int:
+            return psutil.Process(os.getpid()).memory_info().rss
+        sizes = tree_rss([os.getpid(), 2**22 + 7])  # a PID that cannot exist has no figure
+        assert list(sizes) == [os.getpid()]
+        assert sizes[os.getpid()] >= alone() + psutil.Process(child.pid).memory_info().rss // 2
+    finally:
+        child.kill()
+        child.wait()
