@@ -131,3 +131,10 @@ def test_prometheus_sees_crashes_and_alerts(site, stack, prometheus):
     firing = 'ALERTS{alertname="SitestackClientDown",alertstate="firing"}'
     alerts = poll_for(lambda: query(prometheus, firing), 30, "SitestackClientDown firing", interval=0.5)
     assert [a["metric"]["program"] for a in alerts] == ["client1"]
+    # haproxy's view and the watchdog's checks of the client still up (it judges none in a start's first 10s)
+    poll_for(lambda: query(prometheus, 'sitestack_haproxy_server_in_rotation{server="client1"} == 0'), 20,
+             "client1 out of rotation in Prometheus", interval=0.5)
+    checks = poll_for(lambda: query(prometheus, 'sitestack_watchdog_check_seconds_count{program="client2"} > 0'),
+                      30, "the watchdog's checks of client2 in Prometheus", interval=0.5)
+    assert query(prometheus, 'sitestack_watchdog_checks_failed_total{program="client2"}')[0]["value"][1] == "0"
+    assert len(checks) == 1
