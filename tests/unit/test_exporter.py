@@ -9,7 +9,7 @@ import zc.buildout
 from fake_buildout import FakeOptions, fake_buildout
 from prometheus_client import CollectorRegistry, generate_latest
 
-from control.counters import BUCKETS, CheckStats, RestartCounts, WatchdogStats, cause_of
+from control.counters import BUCKETS, RestartCounts, WatchdogStats, cause_of
 from control.site import Site, SiteProgram
 from control.status import memory, restarts
 from exporter.front import server_rows, server_state, varnish_counters
