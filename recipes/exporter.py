@@ -6,6 +6,7 @@ host:port, loopback unless `public = true` says a wider bind is meant.
 """
 from __future__ import annotations
 
+import os
 from collections.abc import MutableMapping
 from dataclasses import dataclass
 from typing import Any
@@ -17,7 +18,7 @@ from recipes.files import ensure_directory, write_if_changed
 from recipes.options import OptionReader
 from recipes.publish import PublishedProgram, publish
 from recipes.render import render
-from recipes.system import find_binary
+from recipes.system import EXTRA_PATH, find_binary
 
 OPTIONS = (
     "host", "port", "public", "site-json", "varnish-workdir", "varnishstat", "zeo-address", "zeo-storage",
@@ -118,8 +119,10 @@ class Recipe:
     @staticmethod
     def _varnishstat(reader: OptionReader) -> str:
         text = reader.raw("varnishstat").strip() or "varnishstat"
+        # Debian keeps varnishstat in /usr/bin: found even when PATH is cron's or a bare one
+        search = os.pathsep.join([os.environ.get("PATH", os.defpath), "/usr/local/bin", "/usr/bin", *EXTRA_PATH])
         try:
-            return find_binary(text, "varnish")
+            return find_binary(text, "varnish", search)
         except Invalid as error:
             reader.problem("varnishstat", str(error), text)
             return text

@@ -19,7 +19,7 @@ EXPECTED = {
     "zeo-cluster:zeoserver", "zeo-clients:client1", "zeo-clients:client2", "front:haproxy", "front:varnish",
     "workers:worker_00", "workers:worker_01",
 }
-LISTENERS = {"watchdog:watchdog"}
+LISTENERS = {"watchdog:watchdog", "exporter:exporter"}
 
 
 def post_note(port: int, text: str) -> tuple[int, str, dict]:
