@@ -20,6 +20,7 @@ import psutil
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
+from e2e.test_workers import post_note
 from recipes.convert import Duration
 from recipes.exporter import Exporter, render_alert_rules, render_prometheus_config
 from support import free_port, http_get, kill_pids, pid_alive, poll_for, tail
@@ -112,6 +113,13 @@ def test_prometheus_sees_crashes_and_alerts(site, stack, prometheus):
             assert secret.read_text().strip() not in text
     assert subprocess.run([PROMTOOL, "check", "config", str(site.path / "parts" / "exporter" / "prometheus.yml")],
                           capture_output=True, text=True).returncode == 0
+
+    # the worker queue: two saved notes queue two jobs, which the workers finish
+    done = value(samples, "sitestack_queue_jobs_done_total")
+    for text in ("metrics one", "metrics two"):
+        post_note(site.ports.client(2), text)
+    poll_for(lambda: value(scrape(site.ports.exporter), "sitestack_queue_jobs_done_total") == done + 2, 30,
+             f"{done} + 2 jobs done in the exporter's figures", stack.explain, interval=0.5)
 
     # kill -9: supervisor restarts client1 and Prometheus sees the crash counter go up by one
     before = poll_for(lambda: crashes(prometheus) is not None and (crashes(prometheus),), 30,
