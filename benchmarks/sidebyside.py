@@ -155,7 +155,7 @@ def main() -> int:
     medians = {kind: {k: statistics.median(v) for k, v in values.items()} for kind, values in runs.items()}
     meta = {"rounds": options.rounds, "duration": options.duration, "connections": options.connections,
             "load_averages": loads, "nproc": os.cpu_count(), "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
-            "commit": subprocess.run(["git", "-C", str(ROOT), "log", "-1", "--format=%h %s"], capture_output=True,
+            "commit": subprocess.run(["git", "-C", str(ROOT), "log", "-1", "--format=%h"], capture_output=True,
                                      text=True).stdout.strip()}
     if options.json:
         options.json.write_text(json.dumps({"meta": meta, "medians": medians, "runs": runs}, indent=1) + "\n")
