@@ -48,6 +48,10 @@ def configure_logging(name: str) -> None:
         stream=sys.stderr,
         format=f"%(asctime)s %(levelname)s %(name)s [{name}] %(message)s",
     )
+    # waitress warns "Task queue depth is N" for every request that waits for a free thread: under
+    # load a line per request through supervisord's pipe, written while waitress holds its queue
+    # lock. haproxy's per-client maxconn keeps that queue short; waitress's errors still log.
+    logging.getLogger("waitress.queue").setLevel(logging.ERROR)
 
 
 def serve(settings: Settings, db: ZODB.DB, app: Any) -> None:

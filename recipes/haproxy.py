@@ -17,13 +17,18 @@ from recipes.files import ensure_directory, write_if_changed
 from recipes.options import OptionReader
 from recipes.publish import PublishedProgram, publish
 from recipes.render import render
-from recipes.system import blocked_directory, existing_user, read_binary
+from recipes.system import blocked_directory, existing_user, read_binary, share_of_cores
 
 OPTIONS = (
     "servers", "health-path", "host", "port", "maxconn", "global-maxconn", "check-interval",
     "rise", "fall", "retries", "timeout-connect", "timeout-client", "timeout-server",
     "timeout-queue", "monitor-uri", "priority", "group", "binary", "user", "timeout-check", "slowstart",
+    "threads", "request-log", "slow-request",
 )  # fmt: skip
+# What reaches supervisord's log of haproxy (see the README's "The front" section):
+# errors: errors, retries, 5xx, slow requests, server state changes; ring: the same, and every
+# request into an in-memory ring read with `show events requests`; all: every request (the old way).
+REQUEST_LOGS = ("errors", "ring", "all")
 # A unix socket path must fit sockaddr_un.sun_path (108 bytes with its NUL).
 MAX_SOCKET_PATH = 107
 
@@ -80,6 +85,10 @@ class Haproxy:
     maxconn: int = 4
     global_maxconn: int = 256
     retries: int = 3
+    threads: int = 1
+    request_log: str = "errors"
+    # a request that takes at least this long is logged even when it succeeded
+    slow_request: Duration = Duration(1000)
 
     @property
     def address(self) -> str:
@@ -116,6 +125,18 @@ def parse_servers(text: str) -> tuple[Server, ...]:
 
 def _at_least_one(text: str) -> int:
     return convert.integer(text, 1)
+
+
+def threads(text: str) -> int:
+    """`auto`: one thread per two cores (haproxy shares them with varnish and the clients), or a count."""
+    return share_of_cores(text, 2, 64, 64)
+
+
+def request_log(text: str) -> str:
+    value = text.strip().lower()
+    if value not in REQUEST_LOGS:
+        raise Invalid("expected " + ", ".join(REQUEST_LOGS))
+    return value
 
 
 def render_haproxy_cfg(part: str, haproxy: Haproxy) -> str:
@@ -162,6 +183,9 @@ def read_haproxy(reader: OptionReader, stats_socket: str) -> Haproxy:
         maxconn=reader.get("maxconn", _at_least_one, 4),
         global_maxconn=reader.get("global-maxconn", _at_least_one, 256),
         retries=reader.get("retries", lambda text: convert.integer(text, 0, 100), 3),
+        threads=reader.get("threads", threads, threads("auto")),
+        request_log=reader.get("request-log", request_log, "errors"),
+        slow_request=reader.get("slow-request", convert.duration, Duration(1000)),
     )
 
 

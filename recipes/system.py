@@ -9,6 +9,7 @@ import shutil
 import stat
 from pathlib import Path
 
+from recipes import convert
 from recipes.errors import Invalid
 from recipes.options import OptionReader
 
@@ -35,6 +36,21 @@ def read_binary(reader: OptionReader, default: str, package: str) -> str:
     except Invalid as error:
         reader.problem("binary", str(error), text)
         return text
+
+
+def host_cores() -> int:
+    """CPU cores this process may run on (its affinity mask, so a cpuset or taskset counts)."""
+    return len(os.sched_getaffinity(0)) or 1
+
+
+def share_of_cores(text: str, divisor: int, auto_maximum: int, maximum: int) -> int:
+    """`auto` (cores // divisor, at least 1, at most auto_maximum) or a count from 1 to maximum."""
+    if text.strip().lower() == "auto":
+        return max(1, min(auto_maximum, host_cores() // divisor))
+    try:
+        return convert.integer(text, 1, maximum)
+    except Invalid:
+        raise Invalid(f"expected auto or a number from 1 to {maximum}") from None
 
 
 def user_ids(name: str) -> tuple[int, frozenset[int]] | None:

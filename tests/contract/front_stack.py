@@ -9,6 +9,7 @@ import shlex
 import socket
 import subprocess
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import IO
@@ -47,6 +48,8 @@ class Backend:
             def _answer(self) -> None:
                 if self.path != "/health":
                     backend.hits += 1
+                if self.path.startswith("/slow"):
+                    time.sleep(0.4)
                 length = int(self.headers.get("Content-Length") or 0)
                 if length:
                     self.rfile.read(length)

@@ -16,6 +16,7 @@ from fake_buildout import FakeOptions, fake_buildout, open_directory
 from front_stack import Backend, request, server_status, start
 from support import free_port, http_get, kill_pids, pid_alive, poll_for, tail
 
+from control.requests import NO_RING, show
 from recipes.haproxy import Recipe
 
 
@@ -125,3 +126,42 @@ def test_real_haproxy_checks_fails_over_and_takes_a_client_back(site: Path) -> N
         kill_pids(pids)
         for backend in backends:
             backend.stop()
+
+
+@pytest.mark.parametrize("mode", ["errors", "ring", "all"])
+def test_request_log_modes_write_what_they_say(site: Path, mode: str) -> None:
+    """errors: a fast 200 leaves no line, a slow one and a 503 do; ring keeps every request; all logs all."""
+    backend = Backend("client1")
+    port = free_port()
+    options = FakeOptions(servers=f"client1={backend.address}", port=str(port), **{
+        "request-log": mode, "slow-request": "300ms", "threads": "2"})
+    recipe = Recipe(fake_buildout(site), "haproxy", options)
+    recipe.install()
+    log = site / "haproxy.log"
+    sock = options["stats-socket"]
+    pids: list[int] = []
+    try:
+        backend.start()
+        process = start(options["haproxy-command"], log, cwd=options["haproxy-directory"])
+        pids.append(process.pid)
+        explain = functools.partial(tail, log)
+        poll_for(lambda: server_status(sock).get("client1") == "UP", 10, "client1 up", explain)
+        assert request("127.0.0.1", port, "GET", "/fast-page")[0] == 200
+        assert request("127.0.0.1", port, "GET", "/slow-page")[0] == 200
+        backend.stop()
+        poll_for(lambda: server_status(sock)["client1"].startswith("DOWN"), 10, "client1 down", explain)
+        assert request("127.0.0.1", port, "GET", "/while-down")[0] == 503
+        ring, status = show(sock)
+        assert status == (0 if mode == "ring" else 1), ring
+        poll_for(lambda: "/while-down" in log.read_text(), 5, "the 503 in haproxy's log", explain)
+        written = log.read_text()
+        assert ("GET /fast-page" in written) == (mode == "all"), written
+        assert "GET /slow-page" in written, written
+        if mode == "ring":
+            lines = [line for line in ring.splitlines() if '"GET /' in line]
+            assert [line.split('"GET ')[1].split()[0] for line in lines] == ["/fast-page", "/slow-page", "/while-down"]
+        else:
+            assert ring == NO_RING
+    finally:
+        kill_pids(pids)
+        backend.stop()

@@ -12,6 +12,7 @@ import uuid
 
 import pytest
 
+from control.requests import NO_RING
 from support import http_get, pid_alive, poll_for
 
 pytestmark = pytest.mark.e2e
@@ -85,6 +86,11 @@ def test_stack_serves_through_varnish_and_heals(site, stack):
                             timeout=60)
     assert status.returncode == 0, status.stdout + status.stderr
     assert "zeo-clients:client1" in status.stdout and "health 200" in status.stdout
+
+    # bin/sitestack requests: the default site keeps no request ring, and says how to get one
+    requests = subprocess.run([str(site.path / "bin" / "sitestack"), "requests"], capture_output=True, text=True,
+                              timeout=30)
+    assert (requests.returncode, requests.stdout, requests.stderr) == (1, "", NO_RING + "\n"), requests
 
     # shutdown leaves no process behind
     every = stack.descendants() | {stack.pid}

@@ -259,3 +259,18 @@ def test_health_is_503_while_zeo_is_down_and_200_once_it_is_back(processes, tmp_
     poll_for(client.healthy, 40, "/health 200 after the ZEO restart", client.explain)
     assert time.monotonic() - down < 40
     assert json.loads(client.request("GET", "/api/notes")[2])["notes"][0]["text"] == "kept"
+
+
+def test_requests_waiting_for_a_thread_leave_no_queue_warnings_in_the_log(processes, tmp_path):
+    """waitress's "Task queue depth" warning would be a log line per queued request under load."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    zeo = start_zeo(processes, tmp_path)
+    client = start_client(processes, tmp_path, "client1", zeo.port, "--threads", "1")
+    client.wait_healthy()
+    with ThreadPoolExecutor(16) as pool:
+        statuses = list(pool.map(lambda _: client.request("GET", "/api/notes")[0], range(200)))
+    assert statuses == [200] * 200
+    log = client.log.read_text()
+    assert "Task queue depth" not in log, client.explain()
+    assert "serving demoapp:application" in log, client.explain()

@@ -27,6 +27,12 @@ def fake_haproxy(tmp_path: Path) -> str:
     return str(binary)
 
 
+@pytest.fixture(autouse=True)
+def two_cores(monkeypatch: pytest.MonkeyPatch) -> None:
+    """`threads = auto` follows the build host's cores; the golden files are for a 2-core host."""
+    monkeypatch.setattr(system, "host_cores", lambda: 2)
+
+
 def make(options: dict[str, str], directory: str = SITE, name: str = "haproxy") -> Recipe:
     return Recipe(fake_buildout(directory), name, FakeOptions(options))
 
@@ -75,6 +81,10 @@ def error_of(options: dict[str, str]) -> str:
             "[haproxy] servers: duplicate server address 127.0.0.1:8081 (got 'client2=localhost:8081')",
         ),
         ({"host": "example.com"}, "[haproxy] host: expected an IP address such as 127.0.0.1 (got 'example.com')"),
+        ({"threads": "0"}, "[haproxy] threads: expected auto or a number from 1 to 64 (got '0')"),
+        ({"threads": "all"}, "[haproxy] threads: expected auto or a number from 1 to 64 (got 'all')"),
+        ({"request-log": "none"}, "[haproxy] request-log: expected errors, ring, all (got 'none')"),
+        ({"slow-request": "2"}, "[haproxy] slow-request: expected a duration such as 500ms, 1s or 2m (got '2')"),
         ({"port": "0"}, "[haproxy] port: expected a TCP port from 1 to 65535 (got '0')"),
         ({"check-interval": "1"}, "[haproxy] check-interval: expected a duration such as 500ms, 1s or 2m (got '1')"),
         ({"check-interval": "0s"}, "[haproxy] check-interval: expected a duration such as 500ms, 1s or 2m (got '0s')"),
@@ -179,9 +189,23 @@ def test_every_option_reaches_the_config(fake_haproxy: str) -> None:
             "timeout-check": "700ms",
             "slowstart": "20s",
             "monitor-uri": "/lb-alive",
+            "threads": "3",
+            "request-log": "ring",
+            "slow-request": "250ms",
         }
     )
     check_golden("haproxy-options.cfg", recipe.text)
+
+
+@pytest.mark.parametrize(("cores", "threads"), [(1, 1), (2, 1), (3, 1), (8, 4), (256, 64)])
+def test_auto_threads_are_half_the_build_hosts_cores(
+    monkeypatch: pytest.MonkeyPatch, fake_haproxy: str, cores: int, threads: int
+) -> None:
+    monkeypatch.setattr(system, "host_cores", lambda: cores)
+    for options in ({}, {"threads": "auto"}, {"threads": " AUTO "}):
+        recipe = make({"servers": SERVERS, "binary": fake_haproxy, **options})
+        assert recipe.haproxy.threads == threads
+        assert f"\n    nbthread {threads}\n" in recipe.text
 
 
 def test_published_options(fake_haproxy: str) -> None:

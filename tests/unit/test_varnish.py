@@ -35,6 +35,12 @@ def fake_varnishd(tmp_path: Path) -> str:
     return str(binary)
 
 
+@pytest.fixture(autouse=True)
+def two_cores(monkeypatch: pytest.MonkeyPatch) -> None:
+    """`thread-pools = auto` follows the build host's cores; the expected commands are for 2 cores."""
+    monkeypatch.setattr(system, "host_cores", lambda: 2)
+
+
 def make(options: dict[str, str], directory: str = SITE, name: str = "varnish") -> Recipe:
     return Recipe(fake_buildout(directory), name, FakeOptions(options))
 
@@ -49,6 +55,8 @@ def error_of(options: dict[str, str]) -> str:
     ("options", "message"),
     [
         ({"backend": ""}, "[varnish] backend: is required"),
+        ({**BACKEND, "thread-pools": "0"}, "[varnish] thread-pools: expected auto or a number from 1 to 32 (got '0')"),
+        ({**BACKEND, "thread-pools": "33"}, "[varnish] thread-pools: expected auto or a number from 1 to 32 (got '33')"),
         ({"backend": "haproxy"}, "[varnish] backend: expected host:port such as 127.0.0.1:8080 (got 'haproxy')"),
         (
             {"backend": "lb.example.com:8090"},
@@ -180,7 +188,7 @@ def test_published_options_and_command(fake_varnishd: str) -> None:
         "varnish-command": (
             f"{fake_varnishd} -F -a 127.0.0.1:8080 -T 127.0.0.1:6082 -S /srv/site/var/varnish/secret"
             " -f /srv/site/parts/varnish/varnish.vcl -n /srv/site/parts/varnish/work"
-            " -s file,/srv/cache.bin,2G -t 300"
+            " -s file,/srv/cache.bin,2G -t 300 -p thread_pools=1"
         ),
         "varnish-directory": "/srv/site/parts/varnish",
         "varnish-priority": "40",
@@ -203,7 +211,19 @@ def test_default_command(fake_varnishd: str) -> None:
     assert recipe.options["varnish-command"] == (
         f"{fake_varnishd} -F -a '[::1]:6081' -T 127.0.0.1:6083 -S /srv/site/var/varnish/secret"
         " -f /srv/site/parts/varnish/varnish.vcl -n /srv/site/parts/varnish/work -s malloc,256m -t 120"
+        " -p thread_pools=1"
     )
+
+
+@pytest.mark.parametrize(("cores", "option", "pools"), [
+    (1, "auto", 1), (2, "auto", 1), (4, "auto", 2), (64, "auto", 2), (2, "", 1), (2, "6", 6), (64, "1", 1),
+])
+def test_thread_pools_follow_the_build_hosts_cores(
+    monkeypatch: pytest.MonkeyPatch, fake_varnishd: str, cores: int, option: str, pools: int
+) -> None:
+    monkeypatch.setattr(system, "host_cores", lambda: cores)
+    recipe = make({**BACKEND, "binary": fake_varnishd, "thread-pools": option})
+    assert recipe.options["varnish-command"].endswith(f" -t 120 -p thread_pools={pools}")
 
 
 def test_install_creates_secret_once_and_never_publishes_it(open_tmp: Path, fake_varnishd: str) -> None:

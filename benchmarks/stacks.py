@@ -1,0 +1,237 @@
+"""The two stacks the side-by-side benchmark compares: how each is built, started, stopped and read.
+
+Standalone on purpose (no imports from tests/): a benchmark must not depend on test helpers.
+"""
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+PYTHON = "/usr/bin/python3" if Path("/usr/bin/python3").exists() else "python3"
+CLASSIC_PARTS = "zeoserver client1 client2 haproxy-conf varnish-configuration varnish-vcl-fix varnish supervisor"
+IGNORE = shutil.ignore_patterns(".git", ".venv", "bin", "parts", "eggs", "develop-eggs", "var", ".installed.cfg",
+                                "__pycache__", ".pytest_cache", ".hypothesis", "*.egg-info", "downloads")
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+
+
+def free_ports(count: int) -> list[int]:
+    """`count` distinct free loopback ports, the first two of them consecutive (client1, client2)."""
+    while True:
+        with socket.socket() as a:
+            a.bind(("127.0.0.1", 0))
+            first = a.getsockname()[1]
+            try:
+                with socket.socket() as b:
+                    b.bind(("127.0.0.1", first + 1))
+            except OSError:
+                continue
+        others = []
+        sockets = [socket.socket() for _ in range(count - 2)]
+        for sock in sockets:
+            sock.bind(("127.0.0.1", 0))
+            others.append(sock.getsockname()[1])
+        for sock in sockets:
+            sock.close()
+        if not {first, first + 1} & set(others):
+            return [first, first + 1, *others]
+
+
+def run(command: list[str], cwd: Path, timeout: float = 900) -> float:
+    """Run a command; its wall time in seconds. A failure raises with the output's tail."""
+    started = time.monotonic()
+    result = subprocess.run(command, cwd=cwd, capture_output=True, text=True, timeout=timeout,
+                            stdin=subprocess.DEVNULL)
+    if result.returncode != 0:
+        raise RuntimeError(f"{' '.join(command)} exited {result.returncode}\n{result.stdout[-3000:]}\n"
+                           f"{result.stderr[-3000:]}")
+    return time.monotonic() - started
+
+
+def status(url: str) -> int:
+    try:
+        with urllib.request.urlopen(url, timeout=5) as response:
+            return int(response.status)
+    except urllib.error.HTTPError as error:
+        return int(error.code)
+    except OSError:
+        return 0
+
+
+@dataclass
+class Built:
+    """A built stack: where it is, its ports, the pages to load and the buildout command that rebuilds it."""
+
+    kind: str  # "classic" or "sitestack"
+    path: Path
+    rebuild: list[str]
+    varnish: int
+    haproxy: int
+    client1: int
+    uncached: str  # path of the uncached page
+    listeners: tuple[str, ...]  # supervisor names of the event listeners (memory figure)
+    pid: int = 0
+    programs: dict[str, int] = field(default_factory=dict)
+
+    def url(self, port: int, path: str) -> str:
+        return f"http://127.0.0.1:{port}{path}"
+
+    @property
+    def pidfile(self) -> Path:
+        return self.path / "var" / "supervisord.pid"
+
+    def start(self, timeout: float = 60) -> float:
+        """bin/supervisord; seconds until the first 200 of the uncached page through varnish."""
+        started = time.monotonic()
+        subprocess.run([str(self.path / "bin" / "supervisord")], cwd=self.path, check=True, timeout=30)
+        url = self.url(self.varnish, self.uncached)
+        while status(url) != 200:
+            if time.monotonic() - started > timeout:
+                raise RuntimeError(f"{self.kind}: no 200 from {url} after {timeout}s")
+            time.sleep(0.02)
+        first = time.monotonic() - started
+        while not self.pidfile.exists():
+            time.sleep(0.05)
+        self.pid = int(self.pidfile.read_text().split()[0])
+        self.programs = self.wait_running(started + timeout)
+        return first
+
+    def wait_running(self, deadline: float) -> dict[str, int]:
+        """{program name: pid} once supervisorctl says every program is RUNNING."""
+        while True:
+            result = subprocess.run([str(self.path / "bin" / "supervisorctl"), "status"], cwd=self.path,
+                                    capture_output=True, text=True, timeout=30)
+            rows = [line.split() for line in result.stdout.splitlines() if line.strip()]
+            if rows and all(len(r) > 3 and r[1] == "RUNNING" for r in rows):
+                return {r[0].split(":")[-1]: int(r[3].rstrip(",")) for r in rows}
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"{self.kind}: not every program RUNNING:\n{result.stdout}")
+            time.sleep(0.2)
+
+    def stop(self) -> None:
+        """supervisorctl shutdown, then SIGKILL by PID to anything of the tree still there after 30 s."""
+        if not self.pid:
+            return
+        tree = [self.pid, *descendants(self.pid)]
+        subprocess.run([str(self.path / "bin" / "supervisorctl"), "shutdown"], cwd=self.path,
+                       capture_output=True, timeout=60)
+        deadline = time.monotonic() + 30
+        while any(alive(p) for p in tree) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        for pid in tree:
+            if alive(pid):
+                os.kill(pid, signal.SIGKILL)
+        self.pid, self.programs = 0, {}
+
+
+def alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return False
+    return state != "Z"
+
+
+def descendants(pid: int) -> list[int]:
+    """Every process below pid, read from /proc."""
+    children: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                ppid = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            except (OSError, IndexError, ValueError):
+                continue
+            children.setdefault(ppid, []).append(int(entry.name))
+    found, todo = [], [pid]
+    while todo:
+        for child in children.get(todo.pop(), []):
+            found.append(child)
+            todo.append(child)
+    return found
+
+
+def cpu_seconds(pid: int) -> float:
+    """utime + stime of one process (not its children)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / CLK_TCK
+
+
+def rss_mb(pid: int) -> float:
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return 0.0
+
+
+def cpu_by_program(stack: Built) -> dict[str, float]:
+    """CPU seconds so far of supervisord and of each program's process tree."""
+    times = {"supervisord": cpu_seconds(stack.pid)}
+    for name, pid in stack.programs.items():
+        times[name] = sum(cpu_seconds(p) for p in [pid, *descendants(pid)])
+    return times
+
+
+def listener_memory_mb(stack: Built) -> float:
+    """RSS of supervisord plus its event listeners."""
+    return rss_mb(stack.pid) + sum(rss_mb(stack.programs[n]) for n in stack.listeners if n in stack.programs)
+
+
+def build_sitestack(top: Path, eggs: Path, extra: str = "") -> Built:
+    """A copy of this checkout, bootstrapped and built on free ports; its crontab block goes to a file."""
+    dest = top / "sitestack"
+    shutil.copytree(ROOT, dest, ignore=IGNORE)
+    dest.chmod(0o755)
+    client1, _, varnish, admin, haproxy, zeo = free_ports(6)
+    (dest / "buildout.cfg").write_text(f"""[buildout]
+extends = base.cfg
+eggs-directory = {eggs}
+
+[ports]
+varnish = {varnish}
+varnish-admin = {admin}
+haproxy = {haproxy}
+clients = {client1}
+zeoserver = {zeo}
+
+[crontab]
+read-command = cat {dest}/crontab.txt
+write-command = sh -c 'cat > {dest}/crontab.txt'
+{extra}""")
+    (dest / "crontab.txt").write_text("")
+    run([PYTHON, "bootstrap.py"], dest)
+    run([str(dest / "bin" / "buildout")], dest)
+    return Built("sitestack", dest, [str(dest / "bin" / "buildout")], varnish, haproxy, client1, "/api/notes",
+                 ("watchdog",))
+
+
+def build_classic(top: Path, anchor: Path, eggs: Path) -> Built:
+    """The anchor's buildout on free ports, as its README says, without its crontab part."""
+    dest = top / "classic"
+    (dest / "templates").mkdir(parents=True)
+    shutil.copy(anchor / "buildout.cfg", dest)
+    shutil.copy(anchor / "haproxy.cfg.in", dest / "templates")
+    shutil.copytree(anchor / "src", dest / "src")
+    dest.chmod(0o755)
+    top.chmod(0o755)
+    client1, _, zeo, haproxy, varnish, control = free_ports(6)
+    run([PYTHON, "-m", "venv", str(dest)], dest)
+    run([str(dest / "bin" / "pip"), "install", "-q", "zc.buildout==6.0.1"], dest)
+    command = [str(dest / "bin" / "buildout"), f"buildout:parts={CLASSIC_PARTS}", f"buildout:eggs-directory={eggs}",
+               f"ports:zeoserver={zeo}", f"ports:client1={client1}", f"ports:client2={client1 + 1}",
+               f"ports:haproxy={haproxy}", f"ports:varnish={varnish}", f"ports:supervisor={control}"]
+    run(command, dest)
+    return Built("classic", dest, command, varnish, haproxy, client1, "/nocache", ("memmon", "httpok1", "httpok2"))

@@ -1,0 +1,66 @@
+"""The side-by-side benchmark's parsing of wrk's report and its place in BENCHMARKS.md."""
+from __future__ import annotations
+
+import sys
+
+import pytest
+
+from support import ROOT
+
+sys.path.insert(0, str(ROOT / "benchmarks"))
+
+from sidebyside import parse_wrk  # noqa: E402
+from table import BEGIN, END, render_markdown, replace_between_markers  # noqa: E402
+
+# wrk 4.1.0 (Debian 12), as it printed them
+REPORT = """Running 1s test @ http://127.0.0.1:39111/x
+  2 threads and 4 connections
+  Thread Stats   Avg      Stdev     Max   +/- Stdev
+    Latency     2.34ms    3.34ms  32.08ms   90.86%
+    Req/Sec     1.26k   505.34     2.39k    60.00%
+  Latency Distribution
+     50%    1.14ms
+     75%    2.29ms
+     90%    5.32ms
+     99%   17.73ms
+  2515 requests in 1.00s, 277.64KB read
+Requests/sec:   2509.52
+Transfer/sec:    277.04KB
+"""
+FAILING = """Running 2s test @ http://127.0.0.1:1/
+  Latency Distribution
+     50%  812.00us
+     75%    1.02ms
+     90%    1.50s
+     99%    1.20m
+  40 requests in 2.00s, 8.11KB read
+  Socket errors: connect 0, read 3, write 0, timeout 2
+  Non-2xx or 3xx responses: 7
+Requests/sec:     19.95
+"""
+
+
+def test_a_report_is_read_in_milliseconds():
+    assert parse_wrk(REPORT) == {"p50_ms": 1.14, "p90_ms": 5.32, "p99_ms": 17.73, "requests": 2515.0,
+                                 "rps": 2509.52, "non_2xx": 0.0, "socket_errors": 0.0}
+
+
+def test_failures_and_every_unit_are_counted():
+    result = parse_wrk(FAILING)
+    assert result["p50_ms"] == pytest.approx(0.812)
+    assert (result["p90_ms"], result["p99_ms"]) == (1500.0, 72_000.0)
+    assert (result["requests"], result["non_2xx"], result["socket_errors"]) == (40.0, 7.0, 5.0)
+
+
+def test_the_table_replaces_only_the_text_between_the_markers():
+    medians = {"rps": 1.0}
+    runs = {"classic": {"uncached_rps": [900.0, 1000.0, 1100.0], "direct_rps": [1000.0, 1000.0, 1000.0]},
+            "sitestack": {"uncached_rps": [1200.0], "direct_rps": [1000.0]}}
+    meta = {"date": "d", "commit": "c", "rounds": 3, "connections": 16, "duration": 10, "nproc": 2,
+            "load_averages": ["1.0 1.0 1.0"]}
+    table = render_markdown(meta, {"classic": medians, "sitestack": medians}, runs)
+    assert "| through varnish ÷ direct (median of rounds, range) | 1.00 (0.90–1.10) | 1.20 (1.20–1.20) |" in table
+    text = f"# B\nbefore\n{BEGIN}\nold table\n{END}\nafter\n"
+    assert replace_between_markers(text, table) == f"# B\nbefore\n{BEGIN}\n{table}\n{END}\nafter\n"
+    with pytest.raises(SystemExit):
+        replace_between_markers("# no markers\n", table)
