@@ -17,6 +17,7 @@ COMMANDS = {
     "check": "control.check",
     "rolling-restart": "control.rolling",
     "reload": "control.reload",
+    "restore": "control.restore",
     "status": "control.status",
 }
 

@@ -34,4 +34,8 @@ def main(site: Site, argv: list[str]) -> int:
             problems += answer != "200"
         problems += state != "RUNNING"
         print(line)
+    from control.backups import status_line
+
+    if backups := status_line(site):
+        print(backups)
     return 1 if problems else 0

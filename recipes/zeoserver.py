@@ -69,6 +69,8 @@ class Recipe:
         options["port"] = str(self.zeo.port)
         options["command"] = str(self.script)
         options["zeo-conf"] = str(self.conf)
+        options["storage"] = self.zeo.storage
+        options["blob-dir"] = self.zeo.blob_dir
         publish(
             options,
             [

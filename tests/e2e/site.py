@@ -70,6 +70,10 @@ zeoserver = {ports.zeoserver}
 [crontab]
 read-command = cat {crontab}
 write-command = sh -c 'cat > {crontab}'
+
+[backup]
+read-command = cat {crontab}
+write-command = sh -c 'cat > {crontab}'
 {extra}"""
 
 
