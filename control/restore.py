@@ -120,9 +120,22 @@ class Supervisor:
             try:
                 self.rpc.supervisor.startProcess(program.namespec, True)
             except xmlrpc.client.Fault as fault:
-                if "ALREADY_STARTED" not in fault.faultString:
+                # an early exit is retried by supervisord itself (startretries): give it that chance
+                if "ALREADY_STARTED" not in fault.faultString and not self.running_soon(program.namespec):
                     failed.append(f"{program.namespec} ({fault.faultString})")
         return failed
+
+    def running_soon(self, namespec: str, timeout: float = 60) -> bool:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            state = self.rpc.supervisor.getProcessInfo(namespec)["statename"]
+            if state == "RUNNING":
+                print(f"  {namespec} RUNNING after a retry", flush=True)
+                return True
+            if state in ("FATAL", "STOPPED", "EXITED"):
+                return False
+            time.sleep(0.5)
+        return False
 
 
 def main(site: Site, argv: list[str]) -> int:

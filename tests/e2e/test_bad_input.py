@@ -138,6 +138,14 @@ CASES = [
     Case("purge-acl-bad-address", {"varnish": {"purge-allow": "10.0.0.300"}}, "varnish", "purge-allow", "10.0.0.300"),
     Case("duration-without-unit", {"haproxy": {"check-interval": "5"}}, "haproxy", "check-interval", "5"),
     Case("unknown-system-user", {"haproxy": {"user": "nosuchuser"}}, "haproxy", "user", "nosuchuser"),
+    # backups (recipes/backup.py)
+    Case("backup-location-inside-var", {"backup": {"location": "<dir>/var/backups"}},
+         "backup", "location", "<dir>/var/backups"),
+    Case("backup-location-unwritable", {"backup": {"location": "/proc/sitestack/backups"}},
+         "backup", "location", "/proc/sitestack/backups"),
+    Case("backup-keep-zero", {"backup": {"keep": "0"}}, "backup", "keep", "0"),
+    Case("backup-schedule-not-cron", {"backup": {"full": "every night at 3"}}, "backup", "full", "every night at 3"),
+    Case("backup-schedule-at-reboot", {"backup": {"incremental": "@reboot"}}, "backup", "incremental", "@reboot"),
 ]
 FAILING_CRONTAB = "#!/bin/sh\necho 'You (root) are not allowed to use this program (crontab)' >&2\nexit 1\n"
 
