@@ -16,7 +16,7 @@ from ZODB.scripts import repozo
 from backup import blobs
 from backup.config import BackupConfig
 from backup.points import Point, data_files, read_point, snapshot_dir
-from backup.take import BackupError
+from backup.take import BackupError, private_files
 
 _DATE = re.compile(r"(\d{4})-(\d\d)-(\d\d)(?:[-T ](\d\d)(?:[-:](\d\d)(?:[-:](\d\d))?)?)?Z?")
 
@@ -93,14 +93,14 @@ def _check_sizes(config: BackupConfig, chain: list[tuple[str, str]]) -> None:
 
 def write_restored(config: BackupConfig, chosen: Plan, storage: Path, blob_dir: Path) -> None:
     """Data.fs (repozo -R, checksums verified on the way) and the blob directory, both new paths."""
-    os.umask(0o077)
-    storage.parent.mkdir(parents=True, exist_ok=True)
-    try:
-        repozo.main(["-R", "-w", "-r", str(config.repository), "-D", chosen.point.stamp, "-o", str(storage)])
-    except SystemExit as exit_:
-        if exit_.code not in (None, 0):
-            raise BackupError(f"repozo could not restore: {exit_.code}") from None
-    blobs.copy_back(chosen.snapshot, blob_dir)
+    with private_files():
+        storage.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            repozo.main(["-R", "-w", "-r", str(config.repository), "-D", chosen.point.stamp, "-o", str(storage)])
+        except SystemExit as exit_:
+            if exit_.code not in (None, 0):
+                raise BackupError(f"repozo could not restore: {exit_.code}") from None
+        blobs.copy_back(chosen.snapshot, blob_dir)
 
 
 @dataclass(frozen=True)

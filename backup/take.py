@@ -49,6 +49,14 @@ def locked(config: BackupConfig, wait: float, doing: str) -> Iterator[None]:
         lock.close()
 
 
+@contextmanager
+def locked_location(config: BackupConfig, wait: float, doing: str) -> Iterator[None]:
+    """The location made (0700) and locked."""
+    prepare(config)
+    with locked(config, wait, doing):
+        yield
+
+
 def _read(path: Path) -> str:
     try:
         return path.read_text(encoding="utf-8", errors="replace")
@@ -56,9 +64,18 @@ def _read(path: Path) -> str:
         return ""
 
 
+@contextmanager
+def private_files() -> Iterator[None]:
+    """Files and folders made meanwhile (repozo's too) are for the owner only; the umask is put back."""
+    previous = os.umask(0o077)
+    try:
+        yield
+    finally:
+        os.umask(previous)
+
+
 def prepare(config: BackupConfig) -> None:
-    """The location and its folders, 0700; files made from now on are 0600."""
-    os.umask(0o077)
+    """The location and its folders, 0700."""
     for path in (Path(config.location), config.repository, config.blob_backups, config.points):
         path.mkdir(mode=0o700, parents=True, exist_ok=True)
         os.chmod(path, 0o700)
@@ -77,8 +94,7 @@ def take_backup(config: BackupConfig, full: bool, wait: float = 600) -> Point:
     """One backup point (full or, when repozo can, incremental); retention after it."""
     if not Path(config.storage).is_file():
         raise BackupError(f"no FileStorage at {config.storage}: nothing to back up")
-    prepare(config)
-    with locked(config, wait, "back up"):
+    with private_files(), locked_location(config, wait, "back up"):
         run_repozo(config, full)
         files = data_files(config.repository)
         if not files:
@@ -158,8 +174,7 @@ def pack(config: BackupConfig, days: float, wait: float = 600, connect_timeout: 
     from ZEO.ClientStorage import ClientStorage
 
     host, _, port = config.zeo_address.rpartition(":")
-    prepare(config)
-    with locked(config, wait, "pack"):
+    with private_files(), locked_location(config, wait, "pack"):
         storage = ClientStorage((host.strip("[]"), int(port)), wait=False, read_only=True)
         try:
             deadline = time.monotonic() + connect_timeout

@@ -210,3 +210,23 @@ def test_config_round_trip():
     config = BackupConfig("/s/Data.fs", "/s/blobs", "/b", 3, "127.0.0.1:8100", 7, 4500,
                           {"full": "@daily"}, ("zeo-cluster", "workers"))
     assert decode(encode(config)) == config
+
+
+def test_status_and_check_report_the_newest_backup(data, tmp_path):
+    from control.backups import check_finding, status_line
+    from control.site import Site
+
+    config_path = tmp_path / "backup.json"
+    config_path.write_text(encode(data.config))
+    site = Site(tmp_path, tmp_path / "supervisord.conf", (), extra={"backup": str(config_path)})
+    assert check_finding(site) == ("warn", f"backups in {data.config.location}",
+                                   "no complete backup yet (bin/backup takes one)")
+    data.commit(a=1)
+    point = data.backup(full=True)
+    taken = point.time.timestamp()
+    assert status_line(site, now=taken + 300).startswith(f"backup                       newest {point.stamp} "
+                                                         "(full), 5m old, restores ")
+    assert check_finding(site, now=taken + 3600)[0] == "ok"
+    status, _, detail = check_finding(site, now=taken + 3601 + 3600)
+    assert status == "warn" and detail.startswith(f"the newest, {point.stamp}, is 2.0h old; the schedule allows 60m")
+    assert status_line(Site(tmp_path, tmp_path, ())) is None and check_finding(Site(tmp_path, tmp_path, ())) is None
