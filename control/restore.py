@@ -21,7 +21,9 @@ from typing import Any
 
 from backup.config import BackupConfig, load
 from backup.points import complete_points
-from control.site import Site, SiteProgram
+from control.site import Site
+
+SUCCESS = 80  # supervisor.xmlrpc.Faults.SUCCESS, in a group call's results
 
 # ZODB's modules (repozo, FileStorage, zc.lockfile) are imported where they are used: bin/sitestack
 # has them only in a site with a backup part, and its other commands must work without them.
@@ -97,32 +99,33 @@ class Supervisor:
         except (OSError, xmlrpc.client.Error):
             self.rpc = None
 
-    def stop(self) -> list[SiteProgram]:
-        """Stop dependents first; the programs that were running."""
-        stopped = []
-        for program in reversed(self.programs):
-            state = self.rpc.supervisor.getProcessInfo(program.namespec)["statename"]
-            if state in ("RUNNING", "STARTING", "BACKOFF"):
-                print(f"  stopping {program.namespec}", flush=True)
-                try:
-                    self.rpc.supervisor.stopProcess(program.namespec, True)
-                except xmlrpc.client.Fault as fault:
-                    if "NOT_RUNNING" not in fault.faultString:
-                        raise
-                stopped.append(program)
-        return stopped
+    def groups(self) -> list[str]:
+        """The storage's groups in start order (by their first program's priority): ZEO's first."""
+        order: list[str] = []
+        for program in self.programs:
+            if program.group not in order:
+                order.append(program.group)
+        return order
+
+    def stop(self) -> None:
+        """Stop group by group, dependents first; a group's processes stop together."""
+        for group in reversed(self.groups()):
+            print(f"  stopping {group}:*", flush=True)
+            for result in self.rpc.supervisor.stopProcessGroup(group, True):
+                if result["status"] != SUCCESS and "NOT_RUNNING" not in result["description"]:
+                    raise OSError(f"cannot stop {group}:{result['name']}: {result['description']}")
 
     def start(self) -> list[str]:
-        """Start every program of the storage's groups, ZEO first; the ones that did not start."""
+        """Start group by group, ZEO's first; the processes that did not start."""
         failed = []
-        for program in self.programs:
-            print(f"  starting {program.namespec}", flush=True)
-            try:
-                self.rpc.supervisor.startProcess(program.namespec, True)
-            except xmlrpc.client.Fault as fault:
+        for group in self.groups():
+            print(f"  starting {group}:*", flush=True)
+            for result in self.rpc.supervisor.startProcessGroup(group, True):
+                namespec = f"{group}:{result['name']}"
                 # an early exit is retried by supervisord itself (startretries): give it that chance
-                if "ALREADY_STARTED" not in fault.faultString and not self.running_soon(program.namespec):
-                    failed.append(f"{program.namespec} ({fault.faultString})")
+                if result["status"] != SUCCESS and "ALREADY_STARTED" not in result["description"] \
+                        and not self.running_soon(namespec):
+                    failed.append(f"{namespec} ({result['description']})")
         return failed
 
     def running_soon(self, namespec: str, timeout: float = 60) -> bool:

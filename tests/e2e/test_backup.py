@@ -26,6 +26,7 @@ import transaction
 import ZODB
 from ZEO.ClientStorage import ClientStorage
 from ZODB.blob import Blob, BushyLayout
+from ZODB.POSException import ConflictError
 
 from demoapp import store
 from e2e.site import Stack, run
@@ -132,11 +133,16 @@ class Database:
     def put_blob(self, name: str, data: bytes) -> None:
         db = self.open()
         try:
-            with db.transaction() as conn:
-                conn.root().setdefault(BLOBS, {})
-                blobs = dict(conn.root()[BLOBS])
-                blobs[name] = Blob(data)
-                conn.root()[BLOBS] = blobs
+            for attempt in range(10):  # the app writes the root too (its first note creates the tree)
+                try:
+                    with db.transaction() as conn:
+                        blobs = dict(conn.root().get(BLOBS, {}))
+                        blobs[name] = Blob(data)
+                        conn.root()[BLOBS] = blobs
+                    return
+                except ConflictError:
+                    if attempt == 9:
+                        raise
         finally:
             db.close()
 
@@ -188,7 +194,9 @@ def damage(site) -> None:
 
 
 def restore(site, stack: Stack, *args: str) -> str:
+    started = time.monotonic()
     result = sitestack(site, "restore", *args)
+    print(f"bin/sitestack restore {' '.join(args)}: {time.monotonic() - started:.1f}s\n{result.stdout}")
     assert result.returncode == 0, result.stdout + result.stderr + stack.explain()
     poll_for(stack.all_running, 60, "every program RUNNING after the restore", stack.explain)
     poll_for(lambda: http_get(f"http://127.0.0.1:{site.ports.varnish}/")[0] == 200, 30, "the front serving",
