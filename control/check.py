@@ -298,6 +298,10 @@ def check_site(site: Site) -> list[Finding]:
         addresses[port if ":" in port else f"127.0.0.1:{port}"] = "supervisord"
     findings += check_ports(addresses, supervisord_pid(conf))
     findings += check_security(site, conf, programs)
+    from control.backups import check_finding
+
+    if backups := check_finding(site):
+        findings.append(Finding(*backups))
     return findings
 
 

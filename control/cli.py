@@ -18,6 +18,7 @@ COMMANDS = {
     "rolling-restart": "control.rolling",
     "reload": "control.reload",
     "requests": "control.requests",
+    "restore": "control.restore",
     "status": "control.status",
 }
 

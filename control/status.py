@@ -65,4 +65,8 @@ def main(site: Site, argv: list[str]) -> int:
             problems += answer != "200"
         problems += state != "RUNNING"
         print(line.rstrip())
+    from control.backups import status_line
+
+    if backups := status_line(site):
+        print(backups)
     return 1 if problems else 0

@@ -174,11 +174,11 @@ def cron_line(entry: CronEntry) -> str:
     return f"{entry.times} " + " ".join(words).replace("%", "\\%")
 
 
-def render_crontab_block(key: str, entry: CronEntry) -> str:
-    """The marked block for this part, ending with a newline."""
+def render_crontab_block(key: str, entry: CronEntry, *more: CronEntry) -> str:
+    """The marked block for this part (one line per entry), ending with a newline."""
     return render(
         "crontab-block.j2", begin=begin_marker(key), end=end_marker(key),
-        line=cron_line(entry), enabled=entry.enabled,
+        lines=[cron_line(e) for e in (entry, *more)], enabled=entry.enabled,
     )
 
 

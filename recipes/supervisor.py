@@ -28,7 +28,7 @@ OPTIONS = (
     "supervisord-environment", "env-path", "programs", "eventlisteners", "groups", "include",
     "plugins", "sections", "supervisord-conf",
     # sitestack's own
-    "memmon-email", "listener-events", "httpok-timeout", "eggs", "balancer", "mode", "system-conf",
+    "memmon-email", "listener-events", "httpok-timeout", "eggs", "balancer", "mode", "system-conf", "backup",
 )
 SECTIONS = ("global", "ctl", "http", "rpc", "services")
 LISTENERS = ("watchdog", "memmon", "httpok")  # bin/sitestack-<kind>: listeners.watchdog.<kind>
@@ -235,6 +235,7 @@ class Recipe:
                           reader.raw("port").strip())
         self._check_directories(reader)
         self.balancer = self._balancer(buildout, reader)
+        self.backup = self._backup(buildout, reader)
         reader.done()
 
     def _check_directories(self, reader: OptionReader) -> None:
@@ -264,6 +265,15 @@ class Recipe:
         servers = [entry.partition("=")[0] for entry in section.get("servers", "").split()]
         return {"part": part, "socket": section["stats-socket"], "backend": section.get("backend", "clients"),
                 "servers": servers}
+
+    @staticmethod
+    def _backup(buildout: Any, reader: OptionReader) -> str:
+        """The backup part's settings file, for bin/sitestack restore, status and check."""
+        part = reader.raw("backup").strip()
+        if part and (part not in buildout or "config" not in buildout[part]):
+            reader.problem("backup", "expected the name of a backup part (one that publishes config)", part)
+            return ""
+        return buildout[part]["config"] if part else ""
 
     def _programs(self, buildout: Any, options: MutableMapping[str, str],
                   reader: OptionReader) -> tuple[list[Program], list[Program]]:
@@ -349,7 +359,8 @@ class Recipe:
         write_if_changed(self.conf, text, 0o600)
         # bin/supervisorctl and bin/sitestack talk to the supervisord that reads self.conf
         control_conf = self.system_conf if self.mode == "conf.d" else self.conf
-        write_if_changed(self.site_json, site_description(self.paths.directory, control_conf, config, self.balancer))
+        write_if_changed(self.site_json, site_description(self.paths.directory, control_conf, config, self.balancer,
+                                                        self.backup))
         record_digests(self.paths.var / "supervisor" / "digests.json", config, self.paths.directory)
         initialization = f"sys.argv[1:1] = ['-c', {str(control_conf)!r}]"
         paths = [str(self.conf), str(self.site_json)]
@@ -358,7 +369,9 @@ class Recipe:
             scripts.insert(0, (f"{self.name}d", "control.supervisord", "main"))
         paths += egg_scripts(self.buildout, ["supervisor", *self.plugins, *self.eggs], scripts,
                              initialization=initialization)
-        paths += egg_scripts(self.buildout, ["supervisor", *self.eggs], [("sitestack", "control.cli", "main")],
+        # restore opens the FileStorage and runs repozo: ZODB's eggs, when the site has a backup part
+        sitestack_eggs = ["supervisor", *self.eggs, *(["ZEO"] if self.backup else [])]
+        paths += egg_scripts(self.buildout, sitestack_eggs, [("sitestack", "control.cli", "main")],
                              initialization=f"sys.argv[1:1] = ['--site', {str(self.site_json)!r}]")
         paths += egg_scripts(self.buildout, ["supervisor", *self.eggs],
                              [(f"sitestack-{kind}", "listeners.watchdog", kind) for kind in LISTENERS],
@@ -372,7 +385,7 @@ class Recipe:
 
 
 def site_description(directory: Path, conf: Path, config: SupervisorConfig,
-                     balancer: dict[str, Any] | None) -> str:
+                     balancer: dict[str, Any] | None, backup: str = "") -> str:
     """site.json: what bin/sitestack's commands need to know about the site (no secrets)."""
     group_of = {member: g.name for g in config.groups for member in g.programs}
     # one entry per process as supervisor names it: a pool's worker_00, worker_01, ...; a program in
@@ -383,7 +396,10 @@ def site_description(directory: Path, conf: Path, config: SupervisorConfig,
         for p in config.programs
         for process in _process_names(p, group_of.get(p.name, ""))
     ]
-    data = {"directory": str(directory), "supervisord_conf": str(conf), "programs": programs, "balancer": balancer}
+    data: dict[str, Any] = {"directory": str(directory), "supervisord_conf": str(conf), "programs": programs,
+                            "balancer": balancer}
+    if backup:
+        data["extra"] = {"backup": backup}
     return json.dumps(data, indent=2, sort_keys=True) + "\n"
 
 

@@ -70,6 +70,7 @@ class Recipe:
         options["command"] = str(self.script)
         options["zeo-conf"] = str(self.conf)
         options["storage"] = self.zeo.storage
+        options["blob-dir"] = self.zeo.blob_dir
         publish(
             options,
             [

@@ -72,6 +72,10 @@ exporter = {ports.exporter}
 [crontab]
 read-command = cat {crontab}
 write-command = sh -c 'cat > {crontab}'
+
+[backup]
+read-command = cat {crontab}
+write-command = sh -c 'cat > {crontab}'
 {extra}"""
 
 

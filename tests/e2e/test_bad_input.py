@@ -148,6 +148,14 @@ CASES = [
          "exporter", "scrape-interval", "15"),
     Case("exporter-port-taken-by-a-client", {"ports": {"exporter": "<clients>"}}, "supervisor", "programs",
          "127.0.0.1:<clients>"),
+    # backups (recipes/backup.py)
+    Case("backup-location-inside-var", {"backup": {"location": "<dir>/var/backups"}},
+         "backup", "location", "<dir>/var/backups"),
+    Case("backup-location-unwritable", {"backup": {"location": "/proc/sitestack/backups"}},
+         "backup", "location", "/proc/sitestack/backups"),
+    Case("backup-keep-zero", {"backup": {"keep": "0"}}, "backup", "keep", "0"),
+    Case("backup-schedule-not-cron", {"backup": {"full": "every night at 3"}}, "backup", "full", "every night at 3"),
+    Case("backup-schedule-at-reboot", {"backup": {"incremental": "@reboot"}}, "backup", "incremental", "@reboot"),
 ]
 FAILING_CRONTAB = "#!/bin/sh\necho 'You (root) are not allowed to use this program (crontab)' >&2\nexit 1\n"
 

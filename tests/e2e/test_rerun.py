@@ -6,6 +6,7 @@ import subprocess
 
 import pytest
 
+from recipes.crontab_model import block_key, remove
 from support import poll_for
 
 pytestmark = pytest.mark.e2e
@@ -78,7 +79,9 @@ def test_removing_the_crontab_part_removes_exactly_its_block(site):
     try:
         config.write_text(good.replace("[buildout]\n", "[buildout]\nparts -= crontab\n", 1))
         site.buildout()
-        assert site.crontab.read_text() == "# a line of the user's own\n"
+        # the backup part's block (its own cron lines) stays
+        assert site.crontab.read_text() == remove(with_block, block_key(str(site.path), "crontab"))
+        assert site.crontab.read_text().startswith("# a line of the user's own\n# sitestack [backup] ")
     finally:
         config.write_text(good)
         site.buildout()
