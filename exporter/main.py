@@ -24,6 +24,7 @@ from prometheus_client.core import GaugeMetricFamily, Metric
 
 from control.counters import RestartCounts
 from control.site import Site, load_site
+from exporter.backups import BackupCollector
 from exporter.front import HaproxyCollector, VarnishCollector
 from exporter.programs import HealthCollector, ProgramCollector, WatchdogCollector
 from exporter.storage import QueueCollector, ZeoCollector
@@ -106,6 +107,8 @@ def build_registry(site: Site, options: argparse.Namespace) -> CollectorRegistry
         zeo = next((p.namespec for p in site.programs if p.address == f"{options.zeo[0]}:{options.zeo[1]}"), "")
         collectors["zeo"] = ZeoCollector(rpc, zeo, options.zeo[1], options.zeo_storage)
         collectors["queue"] = QueueCollector(options.zeo, options.timeout)
+    if site.extra.get("backup"):
+        collectors["backup"] = BackupCollector(site)
     registry = CollectorRegistry(auto_describe=False)
     outcomes: dict[str, tuple[float, float]] = {}
     for name, collector in collectors.items():

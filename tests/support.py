@@ -136,3 +136,13 @@ def _is_free(port: int, host: str) -> bool:
         except OSError:
             return False
     return True
+
+
+def scrape(port: int) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    """The exporter's samples on 127.0.0.1:port, by (name, sorted labels)."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    status, body, _ = http_get(f"http://127.0.0.1:{port}/metrics", timeout=10)
+    assert status == 200, body[-500:]
+    return {(s.name, tuple(sorted(s.labels.items()))): s.value
+            for family in text_string_to_metric_families(body) for s in family.samples}

@@ -38,7 +38,7 @@ def test_promtool_checks_config_and_rules(tmp_path: Path, exporter: Exporter) ->
     rules.write_text(render_alert_rules(exporter))
     config = tmp_path / "prometheus.yml"
     config.write_text(render_prometheus_config(exporter, str(rules)))
-    assert "SUCCESS: 7 rules found" in promtool("check", "rules", str(rules))
+    assert "SUCCESS: 9 rules found" in promtool("check", "rules", str(rules))
     assert "is valid prometheus config file syntax" in promtool("check", "config", str(config))
 
 

@@ -19,6 +19,7 @@ import urllib.request
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from datetime import datetime, timezone
 from pathlib import Path
 
 import pytest
@@ -30,7 +31,7 @@ from ZODB.POSException import ConflictError
 
 from demoapp import store
 from e2e.site import Stack, run
-from support import http_get, poll_for
+from support import http_get, poll_for, scrape
 
 pytestmark = pytest.mark.e2e
 BLOBS = "backup-test-blobs"
@@ -235,6 +236,11 @@ def test_restore_drill(site, running, cache):
     assert "ok    backups in" in sitestack(site, "check").stdout
     points = sitestack(site, "restore", "--list").stdout.split("\n")
     full, incremental = [line.split()[0] for line in points if line.strip()][-2:]
+    samples = scrape(site.ports.exporter)
+    newest = datetime.strptime(incremental, "%Y-%m-%d-%H-%M-%S").replace(tzinfo=timezone.utc).timestamp()
+    assert samples.get(("sitestack_backup_newest_timestamp_seconds", ())) == newest, samples
+    assert samples[("sitestack_backup_points", ())] >= 2
+    assert samples[("sitestack_backup_newest_bytes", (("kind", "blobs"),))] > 0
 
     damage(site)
     out = restore(site, running, "--date", full)

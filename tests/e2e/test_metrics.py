@@ -18,23 +18,15 @@ from pathlib import Path
 
 import psutil
 import pytest
-from prometheus_client.parser import text_string_to_metric_families
 
 from e2e.test_workers import post_note
 from recipes.convert import Duration
 from recipes.exporter import Exporter, render_alert_rules, render_prometheus_config
-from support import free_port, http_get, kill_pids, pid_alive, poll_for, tail
+from support import free_port, scrape, http_get, kill_pids, pid_alive, poll_for, tail
 
 pytestmark = pytest.mark.e2e
 PROMETHEUS = shutil.which("prometheus") or "/usr/bin/prometheus"
 PROMTOOL = shutil.which("promtool") or "/usr/bin/promtool"
-
-
-def scrape(port: int) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
-    status, body, _ = http_get(f"http://127.0.0.1:{port}/metrics", timeout=10)
-    assert status == 200, body[-500:]
-    return {(s.name, tuple(sorted(s.labels.items()))): s.value
-            for family in text_string_to_metric_families(body) for s in family.samples}
 
 
 def zeo_clients(port: int) -> list:
