@@ -42,7 +42,13 @@ def server() -> Iterator[str]:
     port = free_port()
     app = Flaky()
     served: Any = waitress.create_server(app, host="127.0.0.1", port=port, threads=8)
-    thread = threading.Thread(target=served.run, daemon=True)
+    def run() -> None:
+        try:
+            served.run()
+        except OSError:  # the loop's sockets closed under it when the test ends
+            pass
+
+    thread = threading.Thread(target=run, daemon=True)
     thread.start()
     yield f"http://127.0.0.1:{port}"
     close_all(served._map)

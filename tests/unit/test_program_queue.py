@@ -100,10 +100,12 @@ def test_two_workers_racing_for_one_job_one_wins_the_other_takes_the_next(open_d
 def test_a_finish_and_a_claim_of_different_jobs_merge_without_conflict(open_db):
     a, b = open_db.first, open_db()
     enqueue(a, "one", "two", "three")
-    job_a = queue.claim(a, "wa", 30)
+    keys = sorted(queue.in_transaction(a, lambda root: list(root[queue.PENDING].keys()), write=False))
+    # each claim from a given place: finishing the bucket's first key would conflict (BTree rule)
+    job_a = queue.in_transaction(a, lambda root: queue.claim_in(root, "wa", 30, time.time(), start=keys[0]))
     caught_up(b)
-    job_b = queue.claim(b, "wb", 30)
-    assert job_b.id != job_a.id
+    job_b = queue.in_transaction(b, lambda root: queue.claim_in(root, "wb", 30, time.time(), start=keys[1]))
+    assert (job_a.id, job_b.id) == (keys[0], keys[1])
     caught_up(a)
     mb, mc = transaction.TransactionManager(), transaction.TransactionManager()
     cb, cc = b.open(transaction_manager=mb), a.open(transaction_manager=mc)
@@ -112,7 +114,7 @@ def test_a_finish_and_a_claim_of_different_jobs_merge_without_conflict(open_db):
         mc.begin()
         assert queue.finish_in(cb.root(), job_b, record) is not None
         job_c = queue.claim_in(cc.root(), "wc", 30, time.time())
-        assert job_c is not None and job_c.id not in (job_a.id, job_b.id)
+        assert job_c is not None and job_c.id == keys[2]
         mb.commit()
         mc.commit()  # same bucket, different keys: BTree conflict resolution merges the two
     finally:
