@@ -12,7 +12,7 @@ from collections.abc import Callable
 from typing import Any
 
 from e2e.test_selfheal import pid_of, serving
-from e2e.underload import Result, under_load
+from e2e.underload import Result, running_pid, signal_pid, under_load
 from listeners.watchdog import descendants
 from support import http_get, poll_for
 
@@ -29,9 +29,9 @@ def replaced_and_serving(site: Any, stack: Any, namespec: str, old: int) -> Call
 
 def process_fault(namespec: str, what: str, signum: int) -> Callable[[Any, Any], Result]:
     def run(site: Any, stack: Any) -> Result:
-        old = pid_of(stack, namespec)
+        old = running_pid(stack, namespec)
         try:
-            return under_load(front(site), what, lambda load: os.kill(old, signum),
+            return under_load(front(site), what, lambda load: signal_pid(old, signum),
                               replaced_and_serving(site, stack, namespec, old))
         finally:
             if signum == signal.SIGSTOP:
@@ -84,7 +84,8 @@ def varnish_child(site: Any, stack: Any) -> Result:
     manager = pid_of(stack, "front:varnish")
     children = sorted(descendants(manager))
     stack.seen_pids.update(children)
-    return under_load(front(site), "kill -9 of varnish's cache process", lambda load: os.kill(children[-1], 9),
+    kill = lambda load: signal_pid(children[-1], signal.SIGKILL)  # noqa: E731
+    return under_load(front(site), "kill -9 of varnish's cache process", kill,
                       lambda: bool(set(descendants(manager)) - set(children)) and serving(site, stack))
 
 

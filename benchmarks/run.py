@@ -121,8 +121,7 @@ def faults_under_load(site, stack: Stack, note) -> None:
 
     for name, fault in FAULTS.items():
         result = fault(site, stack)
-        s, w = result.summary, result.writes
-        print(f"  {result.describe()}", flush=True)
+        s, w = result.summary, result.writes  # under_load printed the whole line already
         note(f"{name}_failed", s.failed)
         note(f"{name}_total", s.total)
         note(f"{name}_in_window", s.in_window)

@@ -21,7 +21,7 @@ import pytest
 
 from e2e.conftest import Site, build_site
 from e2e.site import Stack, copy_project
-from e2e.underload import assert_nothing_lost, failed_lines, under_load
+from e2e.underload import assert_nothing_lost, failed_lines, running_pid, signal_pid, under_load
 from support import http_get, poll_for
 
 pytestmark = pytest.mark.e2e
@@ -102,8 +102,8 @@ def explain(site: Site, stack: Stack):
 
 
 def test_a_kill_9_of_a_client_loses_no_request(heal_site, ready):
-    old = pid_of(ready, CLIENTS[0])
-    result = under_load(front(heal_site), "kill -9 of a client", lambda load: os.kill(old, signal.SIGKILL),
+    old = running_pid(ready, CLIENTS[0])
+    result = under_load(front(heal_site), "kill -9 of a client", lambda load: signal_pid(old, signal.SIGKILL),
                         lambda: pid_of(ready, CLIENTS[0]) not in (0, old) and serving(heal_site, ready))
     ready.seen_pids.add(pid_of(ready, CLIENTS[0]))
     assert_nothing_lost(result, explain(heal_site, ready))
@@ -114,10 +114,10 @@ def test_b_a_hung_client_is_restarted_and_loses_no_read_and_no_acknowledged_writ
     after `timeout server` (10 s), although they carry an Idempotency-Key (haproxy 2.6's L7 retry
     and varnish's restart do not replay them; to be found out). Reads do not fail, no acknowledged
     write is lost, none is stored twice."""
-    old = pid_of(ready, CLIENTS[1])
+    old = running_pid(ready, CLIENTS[1])
     outcomes: list = []
     try:
-        result = under_load(front(heal_site), "SIGSTOP of a client", lambda load: os.kill(old, signal.SIGSTOP),
+        result = under_load(front(heal_site), "SIGSTOP of a client", lambda load: signal_pid(old, signal.SIGSTOP),
                             lambda: pid_of(ready, CLIENTS[1]) not in (0, old) and serving(heal_site, ready),
                             outcomes=outcomes)
     finally:

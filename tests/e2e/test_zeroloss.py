@@ -21,7 +21,7 @@ import pytest
 
 from e2e.conftest import Site
 from e2e.site import Ports, Stack, copy_project, site_config
-from e2e.underload import assert_nothing_lost, failed_lines, under_load
+from e2e.underload import assert_nothing_lost, failed_lines, running_pid, signal_pid, under_load
 from listeners.watchdog import descendants
 from support import free_port_range, http_get, poll_for, tail
 
@@ -165,9 +165,9 @@ def test_reload_after_adding_a_client_adds_it_without_stopping_the_others(zl_sit
 
 
 def test_kill_9_of_haproxy_loses_nothing(zl_site, ready):
-    old = pid_of(ready, "front:haproxy")
+    old = running_pid(ready, "front:haproxy")
     ready.descendants()
-    result = under_load(front(zl_site), "kill -9 of haproxy", lambda load: os.kill(old, signal.SIGKILL),
+    result = under_load(front(zl_site), "kill -9 of haproxy", lambda load: signal_pid(old, signal.SIGKILL),
                         lambda: pid_of(ready, "front:haproxy") not in (0, old) and serving(zl_site, ready))
     ready.descendants()
     assert_nothing_lost(result, explain(zl_site, ready))
@@ -186,7 +186,7 @@ def test_kill_9_of_varnishs_cache_process_loses_no_acknowledged_write(zl_site, r
 
     def kill(load) -> None:
         killed.append(time.monotonic())
-        os.kill(children[-1], signal.SIGKILL)
+        signal_pid(children[-1], signal.SIGKILL)
 
     result = under_load(front(zl_site), "kill -9 of varnish's cache process", kill,
                         lambda: set(descendants(manager)) - set(children) and serving(zl_site, ready),
@@ -205,8 +205,8 @@ def test_concurrent_writers_without_a_fault_get_no_conflict_errors(zl_site, read
 
 
 def test_a_worker_killed_mid_job_loses_nothing_and_no_worker_exits_on_contention(zl_site, ready):
-    old = pid_of(ready, "workers:worker_00")
-    result = under_load(front(zl_site), "kill -9 of a worker", lambda load: os.kill(old, signal.SIGKILL),
+    old = running_pid(ready, "workers:worker_00")
+    result = under_load(front(zl_site), "kill -9 of a worker", lambda load: signal_pid(old, signal.SIGKILL),
                         lambda: pid_of(ready, "workers:worker_00") not in (0, old))
     ready.descendants()
     assert_nothing_lost(result, explain(zl_site, ready))

@@ -1,10 +1,12 @@
 """Faults under the mixed load (benchmarks/load.py): run one, then account for every request and write."""
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from benchmarks.load import Load, Outcome, Summary, WriteReport, stored_ids
 from support import poll_for
@@ -62,3 +64,21 @@ def failed_lines(log: Path, limit: int = 15) -> str:
     lines = [line for line in log.read_text(errors="replace").splitlines()
              if ('"GET ' in line or '"POST ' in line) and not any(f" {s} " in line for s in (200, 201, 303))]
     return "\n".join(lines[-limit:])
+
+
+def running_pid(stack: Any, namespec: str, timeout: float = 30.0) -> int:
+    """The PID of a program once it is RUNNING (a worker may be between two lives at any moment)."""
+    def pid() -> int:
+        info = stack.rpc().supervisor.getProcessInfo(namespec)
+        return int(info["pid"]) if info["statename"] == "RUNNING" else 0
+
+    found = poll_for(pid, timeout, f"{namespec} RUNNING")
+    stack.seen_pids.add(found)
+    return found
+
+
+def signal_pid(pid: int, signum: int) -> None:
+    """os.kill for one process only: never 0 or -1 (the caller's own process group, or everything)."""
+    if pid <= 1:
+        raise AssertionError(f"refusing to send signal {signum} to PID {pid}")
+    os.kill(pid, signum)

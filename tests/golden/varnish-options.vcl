@@ -55,6 +55,11 @@ sub vcl_recv {
 # A request may be tried again when that is safe: a GET or HEAD, or a write that carries an
 # Idempotency-Key (the application stores such a write once however often it arrives).
 sub vcl_backend_response {
+    # haproxy had no client to give it to (all out of rotation for a moment): ask again shortly.
+    if (beresp.status == 503 && bereq.retries < 4 && (bereq.method == "GET" || bereq.method == "HEAD" || bereq.http.Idempotency-Key)) {
+        vtc.sleep(0.5s);
+        return (retry);
+    }
     # The whole response before the first byte goes out: a response cut short by an app client
     # that died mid-way fails here, where it can still be fetched again (vcl_synth).
     set beresp.do_stream = false;
