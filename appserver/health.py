@@ -2,9 +2,15 @@
 from __future__ import annotations
 
 import threading
+import time
 
 import transaction
 import ZODB
+
+# A client that lost its ZEO connection less than this long ago still says it is healthy: its
+# requests wait for the reconnect (appserver.transactions) instead of every client leaving
+# haproxy's rotation at once, which would answer 503 while the ZEO server restarts.
+RECONNECT_GRACE = 15.0
 
 
 def database_problem(db: ZODB.DB) -> str | None:
@@ -45,13 +51,30 @@ class DatabaseHealth:
     instead of piling up more threads behind it.
     """
 
-    def __init__(self, db: ZODB.DB, timeout: float) -> None:
-        self.db, self.timeout = db, timeout
+    def __init__(self, db: ZODB.DB, timeout: float, grace: float = RECONNECT_GRACE) -> None:
+        self.db, self.timeout, self.grace = db, timeout, grace
         self._running: threading.Thread | None = None
         self._lock = threading.Lock()
+        self._disconnected_since: float | None = None
+
+    def reconnecting(self) -> str | None:
+        """None while connected or within the grace after losing the connection; else the problem."""
+        is_connected = getattr(self.db.storage, "is_connected", None)
+        if is_connected is None or is_connected():
+            self._disconnected_since = None
+            return None
+        now = time.monotonic()
+        if self._disconnected_since is None:
+            self._disconnected_since = now
+        away = now - self._disconnected_since
+        return None if away < self.grace else f"not connected to the ZEO server for {away:.0f}s"
 
     def problem(self) -> str | None:
         """Why the client is unhealthy, or None."""
+        is_connected = getattr(self.db.storage, "is_connected", None)
+        if is_connected is not None and not is_connected():
+            return self.reconnecting()
+        self._disconnected_since = None
         answers: list[str | None] = []
         with self._lock:
             if self._running is not None and self._running.is_alive():

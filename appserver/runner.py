@@ -56,7 +56,7 @@ def configure_logging(name: str) -> None:
 
 def serve(settings: Settings, db: ZODB.DB, app: Any) -> None:
     """Serve app on the listen address until a signal stops the loop."""
-    health = DatabaseHealth(db, settings.health_timeout)
+    health = DatabaseHealth(db, settings.health_timeout, settings.reconnect_grace)
     wrapped = ClientMiddleware(app, db, settings.name, settings.health_path, health)
     try:
         server: Any = waitress.create_server(

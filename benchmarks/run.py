@@ -11,7 +11,6 @@ import argparse
 import json
 import os
 import shutil
-import signal
 import statistics
 import subprocess
 import sys
@@ -25,11 +24,11 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT / "tests"), str(ROOT)]
 
-from control.restart import RuntimeSocket  # noqa: E402
 from e2e.conftest import build_site  # noqa: E402
 from e2e.site import Stack, copy_project, run  # noqa: E402
-from e2e.test_selfheal import GROWTH, Load  # noqa: E402
-from support import http_get, poll_for  # noqa: E402
+from benchmarks.load import Load  # noqa: E402
+from e2e.test_selfheal import GROWTH  # noqa: E402
+from support import poll_for  # noqa: E402
 
 PYTHON = "/usr/bin/python3" if Path("/usr/bin/python3").exists() else "python3"
 
@@ -107,62 +106,29 @@ def _status(url: str) -> int:
         return 0
 
 
-def in_rotation(site, server: str) -> bool:
-    state = RuntimeSocket(str(site.path / "var" / "haproxy" / "admin.sock"), "clients").servers().get(server)
-    return bool(state and state.status.startswith("UP") and state.status != "UP 1/2")
+def throughput(url: str, seconds: float = 3.0, connections: int = 4) -> float:
+    """Successful GETs per second of one URL (benchmarks.load with no writes)."""
+    parts = url.split("/", 3)
+    with Load("/".join(parts[:3]), connections=connections, seconds=seconds, limit=10**6,
+              write_every=10**9, get_path="/" + parts[3]) as load:
+        load.join()
+    return sum(1 for o in load.outcomes if o.ok) / seconds
 
 
-def fault(site, stack: Stack, kind: str) -> dict[str, float]:
-    """One fault under load: seconds until out of rotation and back, failed/total, worst latency."""
-    rpc = stack.rpc()
-    poll_for(lambda: stack.all_running() and in_rotation(site, "client1") and in_rotation(site, "client2"), 60,
-             "both clients serving", stack.explain)
-    name = "zeo-cluster:zeoserver" if kind == "zeo" else "zeo-clients:client1"
-    old = rpc.supervisor.getProcessInfo(name)["pid"]
-    out = back = -1.0
-    with Load(f"http://127.0.0.1:{site.ports.varnish}/api/notes", seconds=60) as load:
-        time.sleep(1)
-        started = time.monotonic()
-        try:
-            if kind == "kill":
-                os.kill(old, signal.SIGKILL)
-            elif kind == "stop":
-                os.kill(old, signal.SIGSTOP)
-            elif kind == "memory":
-                http_get(f"http://127.0.0.1:{site.ports.client(1)}/_test/grow?mb=160", timeout=30)
-            elif kind == "rolling":
-                subprocess.run([str(site.path / "bin" / "sitestack"), "rolling-restart"], capture_output=True,
-                               timeout=120, check=True)
-            elif kind == "zeo":
-                rpc.supervisor.stopProcess(name)
-                rpc.supervisor.startProcess(name)
-            deadline = started + 60
-            while time.monotonic() < deadline:
-                if out < 0 and (kind == "zeo" or kind == "rolling" or not in_rotation(site, "client1")):
-                    out = time.monotonic() - started if kind not in ("zeo", "rolling") else 0.0
-                info = rpc.supervisor.getProcessInfo(name)
-                if out >= 0 and info["pid"] not in (0, old) and in_rotation(site, "client1") \
-                        and in_rotation(site, "client2"):
-                    back = time.monotonic() - started
-                    stack.seen_pids.add(info["pid"])
-                    break
-                time.sleep(0.05)
-        finally:
-            if kind == "stop":
-                try:
-                    os.kill(old, signal.SIGCONT)
-                except ProcessLookupError:
-                    pass
-        time.sleep(1)
-    return {"out_s": out, "back_s": back, "failed": len(load.failed), "total": len(load.results),
-            "worst_latency_s": max((r[2] for r in load.results), default=0.0)}
+def faults_under_load(site, stack: Stack, note) -> None:
+    """Every fault of the e2e tests under the mixed load: failed/total, writes, window, worst latency."""
+    from benchmarks.faults import FAULTS
 
-
-def throughput(url: str, seconds: float = 3.0, threads: int = 4) -> float:
-    with Load(url, threads=threads, seconds=seconds, pause=0.0, limit=100_000) as load:
-        time.sleep(seconds)
-    ok = [r for r in load.results if r[1] == 200]
-    return len(ok) / seconds
+    for name, fault in FAULTS.items():
+        result = fault(site, stack)
+        s, w = result.summary, result.writes  # under_load printed the whole line already
+        note(f"{name}_failed", s.failed)
+        note(f"{name}_total", s.total)
+        note(f"{name}_in_window", s.in_window)
+        note(f"{name}_worst_latency_s", s.worst_latency)
+        note(f"{name}_writes_acked", w.acked)
+        note(f"{name}_writes_lost", len(w.lost))
+        note(f"{name}_writes_duplicated", len(w.duplicated))
 
 
 def median(values: list[float]) -> float:
@@ -173,6 +139,8 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--json", type=Path)
+    parser.add_argument("--faults-only", action="store_true",
+                        help="one warm build, then only the faults under load (no build or startup timings)")
     options = parser.parse_args()
     results: dict[str, list[float]] = {}
 
@@ -187,13 +155,16 @@ def main() -> int:
             print(f"run {number + 1}/{options.runs}", flush=True)
             cold_eggs = top / f"eggs-cold-{number}"
             cold_eggs.mkdir(mode=0o755)
-            _, cold = build(top, cold_eggs, f"cold-{number}")
-            note("build_cold_s", cold)
-            site, warm = build(top, cold_eggs, f"warm-{number}")
-            note("build_warm_s", warm)
-            note("buildout_rerun_s", timed([str(site.path / "bin" / "buildout")], site.path))
-            for key, value in startup(site).items():
-                note(f"startup_{key}", value)
+            if options.faults_only:
+                site, _ = build(top, Path(os.environ.get("SITESTACK_TEST_EGGS") or cold_eggs), f"warm-{number}")
+            else:
+                _, cold = build(top, cold_eggs, f"cold-{number}")
+                note("build_cold_s", cold)
+                site, warm = build(top, cold_eggs, f"warm-{number}")
+                note("build_warm_s", warm)
+                note("buildout_rerun_s", timed([str(site.path / "bin" / "buildout")], site.path))
+                for key, value in startup(site).items():
+                    note(f"startup_{key}", value)
             stack = Stack(site.path)
             stack.start()
             sampler = RssSampler(stack)
@@ -203,9 +174,7 @@ def main() -> int:
                 note("rps_varnish_cached", throughput(f"http://127.0.0.1:{site.ports.varnish}/cached"))
                 note("rps_varnish_uncached", throughput(f"http://127.0.0.1:{site.ports.varnish}/api/notes"))
                 note("rps_client_direct", throughput(f"http://127.0.0.1:{site.ports.client(1)}/api/notes"))
-                for kind in ("kill", "stop", "memory", "rolling", "zeo"):
-                    for key, value in fault(site, stack, kind).items():
-                        note(f"{kind}_{key}", value)
+                faults_under_load(site, stack, note)
             finally:
                 sampler.done.set()
                 stack.stop()

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -25,6 +26,7 @@ MAX_BODY = 64 * 1024
 MAX_NOTE = 2000
 FORM = "application/x-www-form-urlencoded"
 NO_CACHE = "no-cache"
+WRITE_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
 
 
 @dataclass(frozen=True)
@@ -79,8 +81,13 @@ def home(request: Request) -> Response:
 
 
 def api_notes(request: Request) -> Response:
-    """GET /api/notes: the same as JSON."""
-    count, notes = store.recent_notes(database(request))
+    """GET /api/notes: the same as JSON; ?limit=N (1..1000) the newest N, ?all=1 every note."""
+    query = parse_qs(request.environ.get("QUERY_STRING", ""))
+    limit = query.get("limit", [str(store.SHOWN)])[0]
+    if not limit.isdigit() or not 1 <= int(limit) <= 1000:
+        return text("400 Bad Request", "expected limit=1..1000")
+    every = query.get("all", [""])[0] == "1"
+    count, notes = store.recent_notes(database(request), None if every else int(limit))
     return json_response("200 OK", {"count": count, "notes": [n.as_json() for n in notes],
                                     "served_by": request.client})
 
@@ -94,14 +101,18 @@ def post_note(request: Request) -> Response:
     if not length.isdigit() or int(length) > MAX_BODY:
         return text("413 Content Too Large", f"expected a form of at most {MAX_BODY} bytes")
     body = request.environ["wsgi.input"].read(int(length)).decode("utf-8", "replace")
-    note_text = parse_qs(body, max_num_fields=20).get("text", [""])[0].strip()
+    form = parse_qs(body, max_num_fields=20)
+    note_text = form.get("text", [""])[0].strip()
+    write_id = request.environ.get("HTTP_IDEMPOTENCY_KEY") or form.get("id", [""])[0]
+    if write_id and not WRITE_ID.fullmatch(write_id):
+        return text("400 Bad Request", "a write id (Idempotency-Key, form field 'id') is 1-128 letters, digits, '._:-'")
     if not note_text:
         return text("400 Bad Request", "the form field 'text' is required")
     if len(note_text) > MAX_NOTE:
         return text("400 Bad Request", f"a note has at most {MAX_NOTE} characters")
-    note, count = store.add_note(database(request), note_text, request.client)
+    note, count, replay = store.add_note(database(request), note_text, request.client, write_id or None)
     if request.wants_json():
-        return json_response("201 Created", {"note": note.as_json(), "count": count,
+        return json_response("201 Created", {"note": note.as_json(), "count": count, "replay": replay,
                                              "served_by": request.client})
     return text("303 See Other", "see /", Location="/")
 

@@ -1,6 +1,7 @@
 """The demo's HTML pages; every value from a user or the database is escaped here."""
 from __future__ import annotations
 
+import secrets
 from html import escape
 
 from demoapp.store import Note
@@ -33,6 +34,8 @@ def home_page(count: int, notes: list[Note], served_by: str) -> str:
         f"<p>Served by <strong id=\"served-by\">{escape(served_by)}</strong>. "
         f"<span id=\"count\">{count}</span> notes{shown}.</p>\n"
         "<form method=\"post\" action=\"/notes\">"
+        # a unique id per form: a resubmitted or retried POST stores the note once
+        f"<input type=\"hidden\" name=\"id\" value=\"{secrets.token_hex(16)}\">"
         "<input name=\"text\" maxlength=\"2000\" required autofocus> "
         "<button type=\"submit\">Add note</button></form>\n"
         f"<ul id=\"notes\">\n{items}\n</ul>"

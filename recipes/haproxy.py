@@ -196,6 +196,9 @@ class Recipe:
         self.name, self.options = name, options
         paths = Paths(buildout)
         self.socket_dir = paths.var / "haproxy"
+        # the master's working directory: one bin/buildout never removes (it re-creates parts/haproxy
+        # when an option changes, and a master in a removed directory cannot reload)
+        self.home = paths.directory
         self.config = paths.parts / name / "haproxy.cfg"
         with user_errors(name):
             reader = OptionReader(options, OPTIONS)
@@ -221,11 +224,12 @@ class Recipe:
         publish(options, [self.program(binary, priority, group)])
 
     def program(self, binary: str, priority: int, group: str) -> PublishedProgram:
-        """haproxy in the foreground (-db); USR1 is its graceful stop: finish requests, then exit."""
+        """haproxy's master in the foreground (-W -db); USR2 reloads it seamlessly, USR1 is its
+        graceful stop: the workers finish their requests, then the master exits."""
         return PublishedProgram(
             name=self.name,
-            command=shlex.join([binary, "-f", str(self.config), "-db"]),
-            directory=str(self.config.parent),
+            command=shlex.join([binary, "-W", "-db", "-f", str(self.config)]),
+            directory=str(self.home),
             priority=priority,
             group=group,
             health_url=f"http://{self.haproxy.address}{self.haproxy.monitor_uri}",

@@ -228,6 +228,7 @@ class Recipe:
             groups=tuple(groups) if "services" in sections else (),
             includes=tuple(lines(options, "include")),
             rpc="rpc" in sections,
+            sitestack_rpc="rpc" in sections and self.mode != "conf.d",
         )
         reader.problems.extend(validate(self.config))
         if self.control.kind == "inet":

@@ -210,6 +210,8 @@ class SupervisorConfig:
     groups: tuple[Group, ...] = ()
     includes: tuple[str, ...] = ()
     rpc: bool = True
+    # bin/supervisord is sitestack's own (control.supervisord), so it can load control.supervisor_rpc
+    sitestack_rpc: bool = False
     extra_sections: tuple[tuple[str, Settings], ...] = field(default_factory=tuple)
 
 

@@ -189,7 +189,10 @@ class Recipe:
         self.name, self.options = name, options
         paths = Paths(buildout)
         self.vcl = paths.parts / name / "varnish.vcl"
-        self.workdir = paths.parts / name / "work"
+        # outside parts/: bin/buildout re-creates parts/varnish when an option changes, and varnishd
+        # compiles each vcl.load into its working directory while it runs
+        self.workdir = paths.var / f"{name}-work"
+        self.home = paths.directory
         self.secret = paths.var / "varnish" / "secret"
         with user_errors(name):
             reader = OptionReader(options, OPTIONS)
@@ -222,7 +225,7 @@ class Recipe:
                 PublishedProgram(
                     name=name,
                     command=command,
-                    directory=str(self.vcl.parent),
+                    directory=str(self.home),
                     priority=priority,
                     group=group,
                     health_url=f"http://{self.varnish.address}{self.varnish.probe.path}",

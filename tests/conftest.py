@@ -2,6 +2,8 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+# the project root too: the load generator (benchmarks/load.py) is shared by tests and benchmarks
+sys.path.insert(1, str(Path(__file__).resolve().parent.parent))
 
 
 import getpass  # noqa: E402

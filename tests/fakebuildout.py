@@ -48,7 +48,7 @@ def stack_buildout(tmp_path, **supervisor):
                          address=f"127.0.0.1:808{i}", watchdog=True)
         for i in (1, 2)])
     buildout["front"] = published("front", [
-        PublishedProgram("haproxy", "/usr/sbin/haproxy -f /srv/parts/haproxy/haproxy.cfg -db", "/srv/parts/haproxy",
+        PublishedProgram("haproxy", "/usr/sbin/haproxy -W -db -f /srv/parts/haproxy/haproxy.cfg", "/srv",
                          30, "front", health_url="http://127.0.0.1:8070/haproxy-health"),
-        PublishedProgram("varnish", "/usr/sbin/varnishd -F", "/srv/parts/varnish", 40, "front")])
+        PublishedProgram("varnish", "/usr/sbin/varnishd -F", "/srv", 40, "front")])
     return buildout

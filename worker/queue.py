@@ -15,11 +15,18 @@ the job from `jobs_pending` and adds it to `jobs_done`. So:
 - a worker whose lease ran out and was taken over finds someone else's name in the record (or
   conflicts with the new owner's commit) and drops its result: the job is recorded done once.
 
+Job ids are random, not time-ordered, and a worker starts looking for a job at a random place in
+the tree: a note's new job and the workers' claims then land on different keys (which the BTree's
+conflict resolution merges) instead of all at the two ends of the tree. Jobs are therefore not
+taken strictly in order; each is taken once its lease allows.
+
 Records are tuples, not classes of ours: the ZEO server can resolve conflicts without importing
 sitestack code.
 """
 from __future__ import annotations
 
+import heapq
+import itertools
 import secrets
 import time
 from collections.abc import Callable
@@ -91,8 +98,8 @@ def trees(root: Any) -> tuple[OOBTree, OOBTree]:
 
 
 def new_job_id() -> str:
-    """Sorts by enqueue time; unique across processes."""
-    return f"{time.time_ns():020d}-{secrets.token_hex(4)}"
+    """Random, so concurrent enqueues and claims rarely touch the same keys; unique across processes."""
+    return secrets.token_hex(10)
 
 
 def enqueue(root: Any, kind: str, payload: str) -> str:
@@ -108,10 +115,12 @@ def in_transaction(db: ZODB.DB, work: Callable[[Any], T], write: bool = True) ->
     return transactions.in_transaction(db, work, write, attempts=ATTEMPTS, retry_reads=True)
 
 
-def claim_in(root: Any, owner: str, lease: float, now: float) -> Job | None:
-    """Claim the oldest claimable job in this transaction (the caller commits)."""
+def claim_in(root: Any, owner: str, lease: float, now: float, start: str | None = None) -> Job | None:
+    """Claim a claimable job, looking from `start` (a random place by default) in this transaction
+    (the caller commits)."""
     pending, _ = trees(root)
-    for job_id, record in pending.items():
+    start = secrets.token_hex(10) if start is None else start
+    for job_id, record in itertools.chain(pending.items(min=start), pending.items(max=start, excludemax=True)):
         job = Job.from_record(job_id, record)
         if job.claimable(now):
             claimed = replace(job, owner=owner, lease_until=now + lease, attempts=job.attempts + 1)
@@ -179,8 +188,7 @@ def summary(root: Any, limit: int = 50) -> dict[str, Any]:
     pending, done = root[PENDING], root[DONE]
     now = time.time()
     jobs = [Job.from_record(k, v) for k, v in pending.items()]
-    items = done.items()
-    recent = reversed(items[-limit:]) if len(items) else []
+    recent = heapq.nlargest(limit, done.items(), key=lambda item: item[1][5])  # by finish time
     return {
         "pending": len(jobs),
         "claimed": sum(1 for j in jobs if not j.claimable(now)),

@@ -15,6 +15,7 @@ from pathlib import Path
 from types import FrameType
 
 import ZODB
+from transaction.interfaces import TransientError
 
 from appserver.database import StartupError, open_database
 from appserver.settings import Address, address, bounded
@@ -113,7 +114,13 @@ class Worker:
                 self.stop.wait(max(0.0, self.started + self.settings.min_runtime - time.monotonic()))
                 log.info("planned exit: %s; supervisor starts a fresh worker", reason)
                 return PLANNED_EXIT
-            job = queue.claim(self.db, self.owner, self.settings.lease)
+            try:
+                job = queue.claim(self.db, self.owner, self.settings.lease)
+            except TransientError as error:
+                # contention or a ZEO server away for longer than the retries: never a reason to exit
+                log.warning("could not claim a job (%s); trying again", type(error).__name__)
+                self.stop.wait(self.settings.poll_interval)
+                continue
             if job is None:
                 self.stop.wait(self.settings.poll_interval)
                 continue
@@ -129,10 +136,17 @@ class Worker:
             return
         try:
             finished = queue.finish(self.db, job, self.handler)
+        except TransientError as error:
+            # the job stays claimed by us; when the lease runs out, a worker (maybe this one) takes it
+            log.warning("job %s not finished (%s); its lease will hand it on", job.id, type(error).__name__)
+            return
         except Exception as error:  # noqa: BLE001 - a failing job must not kill the worker
             log.exception("job %s failed", job.id)
-            queue.in_transaction(self.db, lambda root: queue.give_up_in(
-                root, job, f"{type(error).__name__}: {error}", self.settings.max_attempts))
+            try:
+                queue.in_transaction(self.db, lambda root: queue.give_up_in(
+                    root, job, f"{type(error).__name__}: {error}", self.settings.max_attempts))
+            except TransientError:
+                log.warning("job %s: could not record the failure; its lease will hand it on", job.id)
             return
         if finished is None:
             log.warning("job %s: lease lost to another worker; result dropped", job.id)

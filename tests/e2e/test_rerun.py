@@ -54,11 +54,13 @@ def test_reload_restarts_only_what_changed(site, stack):
         infos = poll_for(stack.all_running, 90, "every program RUNNING with client3", stack.explain)
         names = {f"{i['group']}:{i['name']}" for i in infos}
         assert "zeo-clients:client3" in names, (names, out)
-        # supervisor cannot add one process to a running group: the zeo-clients group is re-added (its
-        # clients restart) and haproxy restarts with its new server list; the rest keeps running
+        # client3 joins the running group (sitestack.updateGroup) and haproxy reloads; client2 restarts
+        # only because its threads option went back to the default with this config
+        assert "adding zeo-clients:client3 (the other members keep running)" in out, out
+        assert "haproxy reloaded seamlessly" in out and out.count("restarting ") == 1, out
         now = pids(stack)
-        for kept in ("zeo-cluster:zeoserver", "front:varnish"):
-            assert now[kept] == before[kept], (kept, out)
+        for kept in ("zeo-cluster:zeoserver", "front:varnish", "front:haproxy", "zeo-clients:client1"):
+            assert now[kept] == after[kept], (kept, out)
 
         config.write_text(good)
         site.buildout()
@@ -66,6 +68,9 @@ def test_reload_restarts_only_what_changed(site, stack):
         names = {f"{i['group']}:{i['name']}" for i in stack.info()}
         assert "zeo-clients:client3" not in names and not any("client3" in n for n in names), (names, out)
         poll_for(stack.all_running, 90, "every program RUNNING after client3 left", stack.explain)
+        left = pids(stack)
+        assert {k: left[k] for k in ("zeo-clients:client1", "zeo-clients:client2", "front:haproxy")} == \
+            {k: now[k] for k in ("zeo-clients:client1", "zeo-clients:client2", "front:haproxy")}, out
     finally:
         config.write_text(good)
         site.buildout()

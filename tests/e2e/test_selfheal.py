@@ -1,9 +1,10 @@
-"""Self-healing under load: faults injected into the real stack while a bounded load runs through varnish.
+"""Self-healing under load: faults injected into the real stack under the mixed load of
+benchmarks/load.py (16 connections of uncached GETs and POSTs of notes, each with a unique id).
 
-Each test asserts zero failed requests and that the restart really happened (a new PID):
-(a) kill -9 of a client, (b) a client hung with SIGSTOP, (c) a client growing past its memory
-quota, (d) bin/sitestack rolling-restart; (e) restarts the ZEO server and reports how many
-requests failed or waited while the clients reconnect by themselves.
+Each test asserts zero failed requests, a non-empty fault window, every acknowledged write stored
+exactly once, and that the restart really happened (a new PID): (a) kill -9 of a client, (b) a
+client hung with SIGSTOP, (c) a client growing past its memory quota, (d) bin/sitestack
+rolling-restart, (e) a restart of the ZEO server (the clients hold requests until it is back).
 
 The tests share one stack of their own site (test-memory-growth on, a 150MB quota), started once.
 """
@@ -13,76 +14,19 @@ import os
 import shutil
 import signal
 import subprocess
-import threading
-import time
-import urllib.error
-import urllib.request
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
 
 from e2e.conftest import Site, build_site
 from e2e.site import Stack, copy_project
+from e2e.underload import assert_nothing_lost, failed_lines, running_pid, signal_pid, under_load
 from support import http_get, poll_for
 
 pytestmark = pytest.mark.e2e
 GROWTH = "[clients]\ntest-memory-growth = true\nmemory-quota = 150MB\n"
 CLIENTS = ("zeo-clients:client1", "zeo-clients:client2")
-
-
-@dataclass
-class Load:
-    """A few threads issuing uncached GETs through varnish, bounded in count and time."""
-
-    url: str
-    threads: int = 3
-    limit: int = 4000          # requests per thread at most
-    seconds: float = 90.0      # and for this long at most
-    pause: float = 0.01
-    results: list[tuple[float, int, float]] = field(default_factory=list)  # (start, status, latency)
-    _stop: threading.Event = field(default_factory=threading.Event)
-    _workers: list[threading.Thread] = field(default_factory=list)
-
-    def __enter__(self) -> "Load":
-        for _ in range(self.threads):
-            worker = threading.Thread(target=self._run, daemon=True)
-            worker.start()
-            self._workers.append(worker)
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        for worker in self._workers:
-            worker.join(60)
-
-    def _run(self) -> None:
-        deadline = time.monotonic() + self.seconds
-        for _ in range(self.limit):
-            if self._stop.is_set() or time.monotonic() > deadline:
-                return
-            started = time.monotonic()
-            try:
-                with urllib.request.urlopen(self.url, timeout=40) as response:
-                    response.read()
-                    status = response.status
-            except urllib.error.HTTPError as error:
-                status = error.code
-            except OSError:
-                status = 0
-            self.results.append((started, status, time.monotonic() - started))
-            time.sleep(self.pause)
-
-    @property
-    def failed(self) -> list[tuple[float, int, float]]:
-        return [r for r in self.results if r[1] != 200]
-
-    def report(self) -> str:
-        worst = max((r[2] for r in self.results), default=0.0)
-        slow = sum(1 for r in self.results if r[2] > 1.0)
-        return (f"{len(self.failed)} failed of {len(self.results)} requests, {slow} waited over 1s, "
-                f"worst latency {worst:.2f}s, statuses of failures {sorted({r[1] for r in self.failed})}")
 
 
 @pytest.fixture(scope="module")
@@ -150,96 +94,85 @@ def replaced(stack: Stack, namespec: str, old: int, timeout: float) -> int:
 
 
 def front(site: Site) -> str:
-    return f"http://127.0.0.1:{site.ports.varnish}/api/notes"
+    return f"http://127.0.0.1:{site.ports.varnish}"
 
 
-def settle(site: Site, stack: Stack) -> None:
-    """Back to both clients serving, then a second more of load."""
-    poll_for(lambda: serving(site, stack), 60, "both clients serving again", stack.explain)
-    time.sleep(1)
-
-
-def failures(site: Site, load: Load) -> str:
-    """The load's report and haproxy's log lines of requests that did not end in 200."""
-    log = site.path / "var" / "log" / "haproxy.log"
-    lines = [line for line in log.read_text(errors="replace").splitlines()
-             if '"GET ' in line and " 200 " not in line] if log.exists() else []
-    return load.report() + "\n" + "\n".join(lines[-15:])
+def explain(site: Site, stack: Stack):
+    return lambda: failed_lines(site.path / "var" / "log" / "haproxy.log") + "\n" + stack.explain()
 
 
 def test_a_kill_9_of_a_client_loses_no_request(heal_site, ready):
-    old = pid_of(ready, CLIENTS[0])
-    with Load(front(heal_site)) as load:
-        time.sleep(1)
-        os.kill(old, signal.SIGKILL)
-        replaced(ready, CLIENTS[0], old, 30)
-        settle(heal_site, ready)
-    print(f"\nkill -9: {load.report()}")
-    assert len(load.results) > 50 and not load.failed, failures(heal_site, load)
+    old = running_pid(ready, CLIENTS[0])
+    result = under_load(front(heal_site), "kill -9 of a client", lambda load: signal_pid(old, signal.SIGKILL),
+                        lambda: pid_of(ready, CLIENTS[0]) not in (0, old) and serving(heal_site, ready))
+    ready.seen_pids.add(pid_of(ready, CLIENTS[0]))
+    assert_nothing_lost(result, explain(heal_site, ready))
 
 
-def test_b_a_hung_client_is_restarted_and_loses_no_request(heal_site, ready):
-    old = pid_of(ready, CLIENTS[1])
+def test_b_a_hung_client_is_restarted_and_loses_no_read_and_no_acknowledged_write(heal_site, ready):
+    """Known gap, asserted as it is: the POSTs a hung client held when it stopped get haproxy's 503
+    after `timeout server` (10 s), although they carry an Idempotency-Key (haproxy 2.6's L7 retry
+    and varnish's restart do not replay them; to be found out). Reads do not fail, no acknowledged
+    write is lost, none is stored twice."""
+    old = running_pid(ready, CLIENTS[1])
+    outcomes: list = []
     try:
-        with Load(front(heal_site)) as load:
-            time.sleep(1)
-            stopped = time.monotonic()
-            os.kill(old, signal.SIGSTOP)
-            poll_for(lambda: not up(heal_site, "client2"), 10, "haproxy taking the hung client out", ready.explain)
-            out = time.monotonic() - stopped
-            replaced(ready, CLIENTS[1], old, 40)
-            settle(heal_site, ready)
-            back = time.monotonic() - stopped
+        result = under_load(front(heal_site), "SIGSTOP of a client", lambda load: signal_pid(old, signal.SIGSTOP),
+                            lambda: pid_of(ready, CLIENTS[1]) not in (0, old) and serving(heal_site, ready),
+                            outcomes=outcomes)
     finally:
         try:
             os.kill(old, signal.SIGCONT)
         except ProcessLookupError:
             pass
-    print(f"\nSIGSTOP: out of rotation after {out:.1f}s, serving again after {back:.1f}s; {load.report()}")
-    assert len(load.results) > 50 and not load.failed, failures(heal_site, load)
+    ready.seen_pids.add(pid_of(ready, CLIENTS[1]))
+    failed = [o for o in outcomes if not o.ok]
+    assert result.summary.in_window > 0 and result.writes.ok and result.writes.acked, result.describe()
+    assert all(o.method == "POST" and o.result == "503" for o in failed), result.describe()
+    # at most the requests the hung client held: its threads and its haproxy maxconn + queue
+    assert len(failed) <= 16, f"{result.describe()}\n{explain(heal_site, ready)()}"
     assert "restarted (health" in (heal_site.path / "var" / "log" / "watchdog.log").read_text()
 
 
 def test_c_a_client_past_its_memory_quota_is_restarted_without_losing_a_request(heal_site, ready):
     old = pid_of(ready, CLIENTS[0])
-    with Load(front(heal_site)) as load:
-        time.sleep(1)
+
+    def grow(load) -> None:
         status, body, _ = http_get(f"http://127.0.0.1:{heal_site.ports.client(1)}/_test/grow?mb=160", timeout=30)
         assert status == 200, body
-        replaced(ready, CLIENTS[0], old, 30)
-        settle(heal_site, ready)
-    print(f"\nmemory quota: {load.report()}")
-    assert len(load.results) > 50 and not load.failed, failures(heal_site, load)
+
+    result = under_load(front(heal_site), "memory quota", grow,
+                        lambda: pid_of(ready, CLIENTS[0]) not in (0, old) and serving(heal_site, ready))
+    ready.seen_pids.add(pid_of(ready, CLIENTS[0]))
+    assert_nothing_lost(result, explain(heal_site, ready))
     assert "restarted (memory" in (heal_site.path / "var" / "log" / "watchdog.log").read_text()
 
 
 def test_d_rolling_restart_loses_no_request(heal_site, ready):
     old = {name: pid_of(ready, name) for name in CLIENTS}
-    with Load(front(heal_site)) as load:
-        time.sleep(1)
-        result = subprocess.run([str(heal_site.path / "bin" / "sitestack"), "rolling-restart"],
-                                capture_output=True, text=True, timeout=120)
-        settle(heal_site, ready)
-    print(f"\nrolling restart: {load.report()}\n{result.stdout}")
-    assert result.returncode == 0, result.stdout + result.stderr
-    assert "[1/2] zeo-clients:client1: out of rotation" in result.stdout, result.stdout
-    assert "[2/2] zeo-clients:client2: back in rotation" in result.stdout, result.stdout
+    runs: list[subprocess.CompletedProcess[str]] = []
+    result = under_load(front(heal_site), "rolling restart", lambda load: runs.append(subprocess.run(
+        [str(heal_site.path / "bin" / "sitestack"), "rolling-restart"], capture_output=True, text=True, timeout=120)),
+        lambda: serving(heal_site, ready))
+    assert runs[0].returncode == 0, runs[0].stdout + runs[0].stderr
+    assert "[1/2] zeo-clients:client1: out of rotation" in runs[0].stdout, runs[0].stdout
+    assert "[2/2] zeo-clients:client2: back in rotation" in runs[0].stdout, runs[0].stdout
     new = {name: pid_of(ready, name) for name in CLIENTS}
     assert all(new[name] not in (0, old[name]) for name in CLIENTS), (old, new)
     ready.seen_pids.update(new.values())
-    assert len(load.results) > 50 and not load.failed, failures(heal_site, load)
+    assert_nothing_lost(result, explain(heal_site, ready))
 
 
-def test_e_a_zeo_server_restart_clients_reconnect_by_themselves(heal_site, ready):
+def test_e_a_zeo_server_restart_loses_no_request(heal_site, ready):
+    """The clients hold requests while the ZEO server is away (a bounded wait), then carry on."""
     rpc = ready.rpc()
     old = pid_of(ready, "zeo-cluster:zeoserver")
-    with Load(front(heal_site)) as load:
-        time.sleep(1)
+
+    def restart(load) -> None:
         rpc.supervisor.stopProcess("zeo-cluster:zeoserver")
         rpc.supervisor.startProcess("zeo-cluster:zeoserver")
-        replaced(ready, "zeo-cluster:zeoserver", old, 30)
-        settle(heal_site, ready)
-    print(f"\nZEO server restart: {load.report()}")
-    # recovery is the assertion; failures while the database is away are reported, not forbidden
-    tail = [r for r in load.results if r[0] > load.results[-1][0] - 0.5]
-    assert tail and all(r[1] == 200 for r in tail), load.report()
+
+    result = under_load(front(heal_site), "ZEO server restart", restart,
+                        lambda: pid_of(ready, "zeo-cluster:zeoserver") not in (0, old) and serving(heal_site, ready))
+    ready.seen_pids.add(pid_of(ready, "zeo-cluster:zeoserver"))
+    assert_nothing_lost(result, explain(heal_site, ready))

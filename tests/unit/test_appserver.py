@@ -241,19 +241,21 @@ def test_a_listen_port_in_use_exits_1_with_one_line(processes, tmp_path):
     assert client.last_line() == f"appserver client1: cannot listen on 127.0.0.1:{port}: Address already in use"
 
 
-def test_health_is_503_while_zeo_is_down_and_200_once_it_is_back(processes, tmp_path):
+def test_health_is_503_while_zeo_is_down_past_the_grace_and_200_once_it_is_back(processes, tmp_path):
     zeo = start_zeo(processes, tmp_path)
-    client = start_client(processes, tmp_path, "client1", zeo.port)
+    client = start_client(processes, tmp_path, "client1", zeo.port, "--reconnect-grace", "2")
     client.wait_healthy()
     post_note(client, "kept")
     zeo.kill()
+    lost = time.monotonic()
 
     def unavailable() -> str | None:
         status, _, body = client.request("GET", "/health")
         return body if status == 503 else None
 
-    assert poll_for(unavailable, 5, "503 from /health", client.explain) == (
-        "unavailable client1: not connected to the ZEO server\n")
+    body = poll_for(unavailable, 8, "503 from /health", client.explain)
+    assert time.monotonic() - lost >= 2  # within the grace, requests wait for the reconnect
+    assert re.fullmatch(r"unavailable client1: not connected to the ZEO server for \d+s\n", body), body
     zeo.start()
     down = time.monotonic()
     poll_for(client.healthy, 40, "/health 200 after the ZEO restart", client.explain)

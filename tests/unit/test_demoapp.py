@@ -225,3 +225,33 @@ def test_two_clients_writing_at_once_on_a_new_database_lose_nothing(db, zeo, tmp
                                            for w in range(4) for i in range(15)}
     finally:
         other.close()
+
+
+def test_a_retried_post_with_the_same_write_id_is_stored_once(db):
+    first = call(db, "POST", "/notes", HTTP_ACCEPT="application/json", HTTP_IDEMPOTENCY_KEY="abc-1", **form("once"))
+    again = call(db, "POST", "/notes", HTTP_ACCEPT="application/json", HTTP_IDEMPOTENCY_KEY="abc-1",
+                 client="client-b", **form("once"))
+    by_form = call(db, "POST", "/notes", HTTP_ACCEPT="application/json",
+                   body=urlencode({"text": "twice?", "id": "abc-1"}).encode(),
+                   CONTENT_TYPE="application/x-www-form-urlencoded")
+    assert (first.status, again.status, by_form.status) == (201, 201, 201)
+    answers = [json.loads(a.body) for a in (first, again, by_form)]
+    assert [a["replay"] for a in answers] == [False, True, True]
+    assert {a["note"]["id"] for a in answers} == {answers[0]["note"]["id"]}
+    every = json.loads(call(db, "GET", "/api/notes", QUERY_STRING="all=1").body)
+    assert [n["text"] for n in every["notes"]] == ["once"] and every["count"] == 1
+
+
+@pytest.mark.parametrize("key", ["", " ", "a b", "x" * 129, "é"])
+def test_a_bad_write_id_is_refused(db, key):
+    if not key:  # an empty header is no id at all: stored with a random key
+        assert call(db, "POST", "/notes", HTTP_IDEMPOTENCY_KEY=key, **form("t")).status == 303
+        return
+    answer = call(db, "POST", "/notes", HTTP_IDEMPOTENCY_KEY=key, **form("t"))
+    assert answer.status == 400 and "write id" in answer.text
+
+
+def test_the_page_form_carries_a_fresh_write_id(db):
+    pages = [call(db, "GET", "/").text for _ in range(2)]
+    ids = [p.split('name="id" value="')[1].split('"')[0] for p in pages]
+    assert len(set(ids)) == 2 and all(len(i) == 32 for i in ids)

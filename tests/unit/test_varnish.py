@@ -183,14 +183,14 @@ def test_published_options_and_command(fake_varnishd: str) -> None:
         "port": "8080",
         "vcl": "/srv/site/parts/varnish/varnish.vcl",
         "secret-file": "/srv/site/var/varnish/secret",
-        "workdir": "/srv/site/parts/varnish/work",
+        "workdir": "/srv/site/var/varnish-work",
         "programs": "varnish",
         "varnish-command": (
             f"{fake_varnishd} -F -a 127.0.0.1:8080 -T 127.0.0.1:6082 -S /srv/site/var/varnish/secret"
-            " -f /srv/site/parts/varnish/varnish.vcl -n /srv/site/parts/varnish/work"
+            " -f /srv/site/parts/varnish/varnish.vcl -n /srv/site/var/varnish-work"
             " -s file,/srv/cache.bin,2G -t 300 -p thread_pools=1"
         ),
-        "varnish-directory": "/srv/site/parts/varnish",
+        "varnish-directory": "/srv/site",
         "varnish-priority": "40",
         "varnish-group": "front",
         "varnish-health-url": "http://127.0.0.1:8080/haproxy-health",
@@ -210,7 +210,7 @@ def test_default_command(fake_varnishd: str) -> None:
     recipe = make({**BACKEND, "binary": fake_varnishd, "host": "::1", "port": "6081", "admin-port": "6083"})
     assert recipe.options["varnish-command"] == (
         f"{fake_varnishd} -F -a '[::1]:6081' -T 127.0.0.1:6083 -S /srv/site/var/varnish/secret"
-        " -f /srv/site/parts/varnish/varnish.vcl -n /srv/site/parts/varnish/work -s malloc,256m -t 120"
+        " -f /srv/site/parts/varnish/varnish.vcl -n /srv/site/var/varnish-work -s malloc,256m -t 120"
         " -p thread_pools=1"
     )
 
