@@ -188,13 +188,13 @@ def write_buildout_script() -> None:
     script = BIN / "buildout"
     content = (
         f"#!{venv_python()}\n"
-        '"""Run zc.buildout for this sitestack checkout (written by bootstrap.py)."""\n'
+        '"""Run zc.buildout for this sitestack checkout, mistakes in one line (written by bootstrap.py)."""\n'
         "import os\n"
         "import sys\n\n"
         f"os.chdir({str(HERE)!r})\n"
-        "import zc.buildout.buildout\n\n"
+        "import recipes.command\n\n"
         "if __name__ == '__main__':\n"
-        "    sys.exit(zc.buildout.buildout.main())\n"
+        "    sys.exit(recipes.command.main())\n"
     )
     if not script.exists() or script.read_text() != content:
         script.write_text(content)

@@ -1,0 +1,48 @@
+"""Checks of an app client's application before anything is written: importable, and a quota it can start in."""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+from recipes import convert
+from recipes.options import OptionReader
+
+# A client (appserver + ZEO client + the demo app) is about 33 MB resident right after it starts and
+# about 40 MB once it has served; a quota below this floor would have memmon restart it for ever.
+MIN_MEMORY_QUOTA = 64 * 1024**2
+_IMPORT = """
+import importlib, sys
+module, _, name = sys.argv[1].partition(":")
+target = importlib.import_module(module)
+for attribute in name.split("."):
+    target = getattr(target, attribute)
+if not callable(target):
+    raise SystemExit(f"{sys.argv[1]} is not callable")
+"""
+
+
+def memory_quota(reader: OptionReader, what: str = "client", option: str = "memory-quota",
+                 default: int = 800 * 1024**2) -> int:
+    """A memory quota of at least MIN_MEMORY_QUOTA."""
+    quota = reader.get(option, convert.byte_size, default)
+    if quota < MIN_MEMORY_QUOTA:
+        reader.problem(option, ff"a {what} needs more than that to start; expected at least "
+                       f"{convert.format_size(MIN_MEMORY_QUOTA)}", reader.raw(option).strip())
+    return quota
+
+
+def check_importable(reader: OptionReader, application: str, locations: list[str], user: str) -> None:
+    """Import module:callable as the clients will: their eggs first on sys.path, as their user."""
+    code = f"import sys\nsys.path[0:0] = {locations!r}\n{_IMPORT}"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PYTHON")}
+    try:
+        result = subprocess.run([sys.executable, "-c", code, application], capture_output=True, text=True,
+                                cwd="/", env=env, timeout=60, stdin=subprocess.DEVNULL, user=user or None)
+    except (OSError, subprocess.SubprocessError) as error:
+        reader.problem("application", f"could not try to import it: {error}", application)
+        return
+    if result.returncode != 0:
+        lines = [line for line in result.stderr.strip().splitlines() if line.strip()]
+        why = lines[-1].strip() if lines else f"exit status {result.returncode}"
+        reader.problem("application", f"cannot be imported in the clients' environment: {why}", application)
