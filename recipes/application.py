@@ -27,7 +27,7 @@ def memory_quota(reader: OptionReader, what: str = "client", option: str = "memo
     """A memory quota of at least MIN_MEMORY_QUOTA."""
     quota = reader.get(option, convert.byte_size, default)
     if quota < MIN_MEMORY_QUOTA:
-        reader.problem(option, ff"a {what} needs more than that to start; expected at least "
+        reader.problem(option, f"a {what} needs more than that to start; expected at least "
                        f"{convert.format_size(MIN_MEMORY_QUOTA)}", reader.raw(option).strip())
     return quota
 
