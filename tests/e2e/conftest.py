@@ -49,9 +49,10 @@ def bootstrapped() -> Iterator[Path]:
     """
     with open_directory() as top:
         path = copy_project(top / "site")
-        # the system's Python, as on a fresh Debian machine: a Python under /root (pyenv) cannot
-        # be run by the unprivileged user the clients run as
-        python = "/usr/bin/python3" if Path("/usr/bin/python3").exists() else shutil.which("python3") or "python3"
+        # `python3` as the README says, whatever PATH finds (a pyenv Python under /root included:
+        # bootstrap.py then builds with /usr/bin/python3, which the program users can run)
+        python = shutil.which("python3")
+        assert python, "no python3 on PATH"
         run([python, "bootstrap.py"], path, timeout=900)
         yield path
 
