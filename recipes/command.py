@@ -66,12 +66,15 @@ def translate(error: BaseException, steps: list[str], buildout: Any) -> str | No
     if isinstance(error, zc.buildout.buildout.MissingOption) and len(error.args) == 3:
         _, section, name = error.args
         reference = "${%s:%s}" % (section, name)
-        where = f"[{option[0]}] {option[1]}" if option else f"[{section}] {name}"
-        return f"{where}: {reference} refers to an option that does not exist (got {reference!r})"
+        if option:
+            got = _raw(buildout, *option) or reference
+            return f"[{option[0]}] {option[1]}: {reference}: [{section}] has no option {name!r} (got {got!r})"
+        return f"[{section}] {name}: {reference} refers to an option that does not exist (got {reference!r})"
     if isinstance(error, zc.buildout.buildout.MissingSection):
         name = error.args[0]
         if option:
-            return f"[{option[0]}] {option[1]}: refers to section [{name}], which does not exist (got {name!r})"
+            got = _raw(buildout, *option) or name
+            return f"[{option[0]}] {option[1]}: refers to section [{name}], which does not exist (got {got!r})"
         parts = buildout["buildout"].get("parts", "") if buildout is not None else ""
         return f"[buildout] parts: part {name!r} has no section [{name}] (got {' '.join(parts.split())!r})"
     if isinstance(error, ImportError) and "Entry point" in str(error) and (section := last_section(steps)):
