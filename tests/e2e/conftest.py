@@ -68,6 +68,20 @@ def build_site(dest: Path, egg_cache: Path, clients: int = 2, extra: str = "") -
     return site
 
 
+def sibling_site(bootstrapped: Path, egg_cache: Path, name: str, extra: str = "") -> Site:
+    """A second site next to the shared one, built with the same bin/buildout."""
+    dest = bootstrapped.parent / name
+    if dest.exists():
+        shutil.rmtree(dest)
+    copy_project(dest)
+    (dest / "bin").mkdir()
+    # bootstrap.py's bin/buildout, run from this directory (it changes into the checkout it was made for)
+    script = (bootstrapped / "bin" / "buildout").read_text().replace(repr(str(bootstrapped)), repr(str(dest)))
+    (dest / "bin" / "buildout").write_text(script)
+    (dest / "bin" / "buildout").chmod(0o755)
+    return build_site(dest, egg_cache, extra=extra)
+
+
 @pytest.fixture(scope="session")
 def site(bootstrapped, egg_cache) -> Site:
     """The site the e2e tests share (built once; its stack is started per test)."""

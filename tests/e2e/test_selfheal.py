@@ -10,7 +10,6 @@ The tests share one stack of their own site (test-memory-growth on, a 150MB quot
 from __future__ import annotations
 
 import os
-import shutil
 import signal
 import subprocess
 import threading
@@ -23,8 +22,8 @@ from pathlib import Path
 
 import pytest
 
-from e2e.conftest import Site, build_site
-from e2e.site import Stack, copy_project
+from e2e.conftest import Site, sibling_site
+from e2e.site import Stack
 from support import http_get, poll_for
 
 pytestmark = pytest.mark.e2e
@@ -88,16 +87,7 @@ class Load:
 @pytest.fixture(scope="module")
 def heal_site(bootstrapped: Path, egg_cache: Path) -> Site:
     """A second site next to the shared one, built with the same bin/buildout."""
-    dest = bootstrapped.parent / "selfheal"
-    if dest.exists():
-        shutil.rmtree(dest)
-    copy_project(dest)
-    (dest / "bin").mkdir()
-    # bootstrap.py's bin/buildout, run from this directory (it changes into the checkout it was made for)
-    script = (bootstrapped / "bin" / "buildout").read_text().replace(repr(str(bootstrapped)), repr(str(dest)))
-    (dest / "bin" / "buildout").write_text(script)
-    (dest / "bin" / "buildout").chmod(0o755)
-    return build_site(dest, egg_cache, extra=GROWTH)
+    return sibling_site(bootstrapped, egg_cache, "selfheal", extra=GROWTH)
 
 
 @pytest.fixture(scope="module")
