@@ -135,24 +135,27 @@ def test_running_stack_is_private_and_unprivileged(site, stack):
                              text=True, timeout=30).stdout.strip()
     assert tuple(int(p) for p in version.split(".")[:3]) >= (3, 3, 3), version
 
-    # as root, supervisord starts the clients and haproxy as the unprivileged user; varnishd drops
-    # to its own users (manager `varnish`, cache child `vcache`)
-    if os.geteuid() == 0:
-        assert uids(stack.pid) == (0, 0)
-        for name in ("zeo-clients:client1", "zeo-clients:client2", "front:haproxy"):
-            for pid in program_pids(stack, name):
-                assert 0 not in uids(pid), f"{name} runs as root (pid {pid}, uids {uids(pid)})"
-        varnish = program_pids(stack, "front:varnish")
-        assert len(varnish) >= 2, varnish
-        for pid in varnish:
-            # the manager keeps a real uid of root (varnish's unix jail: it starts the child as
-            # vcache); it works, and the child serves, with an unprivileged effective uid
-            assert uids(pid)[1] != 0, f"varnishd runs as root (pid {pid}, uids {uids(pid)})"
-        assert [pid for pid in varnish if 0 not in uids(pid)], "varnish's cache child runs as root"
-
     # supervisord complains about nothing (no CRIT on missing authentication or on running as root)
     crit = [line for line in stack.logfile.read_text().splitlines() if " CRIT " in line]
     assert not [line for line in crit if "authentication" in line or "as root" in line], crit
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs root: supervisord only switches users when it runs as root")
+def test_programs_do_not_run_as_root(site, stack):
+    """As root, supervisord starts the clients and haproxy as the unprivileged user; varnishd drops
+    to its own users (manager `varnish`, cache child `vcache`)."""
+    poll_for(stack.all_running, 90, "every program RUNNING", stack.explain)
+    assert uids(stack.pid) == (0, 0)
+    for name in ("zeo-clients:client1", "zeo-clients:client2", "front:haproxy"):
+        for pid in program_pids(stack, name):
+            assert 0 not in uids(pid), f"{name} runs as root (pid {pid}, uids {uids(pid)})"
+    varnish = program_pids(stack, "front:varnish")
+    assert len(varnish) >= 2, varnish
+    for pid in varnish:
+        # the manager keeps a real uid of root (varnish's unix jail: it starts the child as
+        # vcache); it works, and the child serves, with an unprivileged effective uid
+        assert uids(pid)[1] != 0, f"varnishd runs as root (pid {pid}, uids {uids(pid)})"
+    assert [pid for pid in varnish if 0 not in uids(pid)], "varnish's cache child runs as root"
 
 
 def test_secrets_are_private_and_written_nowhere_else(site):

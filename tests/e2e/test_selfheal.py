@@ -2,13 +2,16 @@
 
 Each test asserts zero failed requests and that the restart really happened (a new PID):
 (a) kill -9 of a client, (b) a client hung with SIGSTOP, (c) a client growing past its memory
-quota, (d) bin/sitestack rolling-restart; (e) restarts the ZEO server and reports how many
-requests failed or waited while the clients reconnect by themselves.
+quota, (d) bin/sitestack rolling-restart; (e) restarts the ZEO server: both clients serve again
+within 15 s by themselves (asserted; the requests that failed while the database was away are
+reported). (b) also asserts the hung-client targets: out of rotation within 5 s, serving again
+within 25 s.
 
 The tests share one stack of their own site (test-memory-growth on, a 150MB quota), started once.
 """
 from __future__ import annotations
 
+import http.client
 import os
 import signal
 import subprocess
@@ -28,6 +31,11 @@ from support import http_get, poll_for
 
 pytestmark = pytest.mark.e2e
 GROWTH = "[clients]\ntest-memory-growth = true\nmemory-quota = 150MB\n"
+# The README's targets (section Tests), measured from the fault: a hung client is out of haproxy's
+# rotation within 5 s and serving again (new PID, both clients UP) within 25 s; after a restart of
+# the ZEO server both clients serve again within 15 s. (Idle machine: 1.3 s, 12-15 s, 1.9 s; see
+# BENCHMARKS.md. The margin is for a loaded CI machine: one run took 3.2 s to take a hung client out.)
+HUNG_OUT, HUNG_BACK, ZEO_BACK = 5.0, 25.0, 15.0
 CLIENTS = ("zeo-clients:client1", "zeo-clients:client2")
 
 
@@ -55,6 +63,8 @@ class Load:
         self._stop.set()
         for worker in self._workers:
             worker.join(60)
+        # a worker that has not returned would leave its requests uncounted
+        assert not [w for w in self._workers if w.is_alive()], "a load thread is still running after 60 s"
 
     def _run(self) -> None:
         deadline = time.monotonic() + self.seconds
@@ -68,7 +78,7 @@ class Load:
                     status = response.status
             except urllib.error.HTTPError as error:
                 status = error.code
-            except OSError:
+            except (OSError, http.client.HTTPException):  # refused, reset, timed out, a broken answer
                 status = 0
             self.results.append((started, status, time.monotonic() - started))
             time.sleep(self.pause)
@@ -143,10 +153,12 @@ def front(site: Site) -> str:
     return f"http://127.0.0.1:{site.ports.varnish}/api/notes"
 
 
-def settle(site: Site, stack: Stack) -> None:
-    """Back to both clients serving, then a second more of load."""
+def settle(site: Site, stack: Stack) -> float:
+    """Back to both clients serving (returns when, time.monotonic()), then a second more of load."""
     poll_for(lambda: serving(site, stack), 60, "both clients serving again", stack.explain)
+    served = time.monotonic()
     time.sleep(1)
+    return served
 
 
 def failures(site: Site, load: Load) -> str:
@@ -178,8 +190,7 @@ def test_b_a_hung_client_is_restarted_and_loses_no_request(heal_site, ready):
             poll_for(lambda: not up(heal_site, "client2"), 10, "haproxy taking the hung client out", ready.explain)
             out = time.monotonic() - stopped
             replaced(ready, CLIENTS[1], old, 40)
-            settle(heal_site, ready)
-            back = time.monotonic() - stopped
+            back = settle(heal_site, ready) - stopped
     finally:
         try:
             os.kill(old, signal.SIGCONT)
@@ -188,6 +199,8 @@ def test_b_a_hung_client_is_restarted_and_loses_no_request(heal_site, ready):
     print(f"\nSIGSTOP: out of rotation after {out:.1f}s, serving again after {back:.1f}s; {load.report()}")
     assert len(load.results) > 50 and not load.failed, failures(heal_site, load)
     assert "restarted (health" in (heal_site.path / "var" / "log" / "watchdog.log").read_text()
+    assert out <= HUNG_OUT, f"out of rotation after {out:.1f}s, target {HUNG_OUT}s"
+    assert back <= HUNG_BACK, f"serving again after {back:.1f}s, target {HUNG_BACK}s"
 
 
 def test_c_a_client_past_its_memory_quota_is_restarted_without_losing_a_request(heal_site, ready):
@@ -225,11 +238,13 @@ def test_e_a_zeo_server_restart_clients_reconnect_by_themselves(heal_site, ready
     old = pid_of(ready, "zeo-cluster:zeoserver")
     with Load(front(heal_site)) as load:
         time.sleep(1)
+        stopped = time.monotonic()
         rpc.supervisor.stopProcess("zeo-cluster:zeoserver")
         rpc.supervisor.startProcess("zeo-cluster:zeoserver")
         replaced(ready, "zeo-cluster:zeoserver", old, 30)
-        settle(heal_site, ready)
-    print(f"\nZEO server restart: {load.report()}")
+        back = settle(heal_site, ready) - stopped
+    print(f"\nZEO server restart: serving again after {back:.1f}s; {load.report()}")
+    assert back <= ZEO_BACK, f"both clients serving again after {back:.1f}s, target {ZEO_BACK}s"
     # recovery is the assertion; failures while the database is away are reported, not forbidden
     tail = [r for r in load.results if r[0] > load.results[-1][0] - 0.5]
     assert tail and all(r[1] == 200 for r in tail), load.report()
