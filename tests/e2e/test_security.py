@@ -145,6 +145,9 @@ def test_programs_do_not_run_as_root(site, stack):
     """As root, supervisord starts the clients and haproxy as the unprivileged user; varnishd drops
     to its own users (manager `varnish`, cache child `vcache`)."""
     poll_for(stack.all_running, 90, "every program RUNNING", stack.explain)
+    # varnishd has compiled its VCL (a short-lived compiler process) and serves
+    poll_for(lambda: http_get(f"http://127.0.0.1:{site.ports.varnish}/", timeout=5)[0] == 200, 60,
+             "a page through varnish", stack.explain)
     assert uids(stack.pid) == (0, 0)
     for name in ("zeo-clients:client1", "zeo-clients:client2", "front:haproxy"):
         for pid in program_pids(stack, name):
