@@ -1,9 +1,12 @@
 """Checks of an app client's application before anything is written: importable, and a quota it can start in."""
 from __future__ import annotations
 
+import configparser
+import hashlib
 import os
 import subprocess
 import sys
+from typing import Any
 
 from recipes import convert
 from recipes.options import OptionReader
@@ -32,8 +35,26 @@ def memory_quota(reader: OptionReader, what: str = "client", option: str = "memo
     return quota
 
 
-def check_importable(reader: OptionReader, application: str, locations: list[str], user: str) -> None:
-    """Import module:callable as the clients will: their eggs first on sys.path, as their user."""
+def installed_option(buildout: Any, part: str, option: str) -> str:
+    """An option of the part as the last successful bin/buildout recorded it in .installed.cfg."""
+    parser = configparser.RawConfigParser(interpolation=None, strict=False)
+    try:
+        parser.read(buildout["buildout"]["installed"], encoding="utf-8")
+        return parser.get(part, option, fallback="")
+    except (configparser.Error, KeyError, OSError):
+        return ""
+
+
+def check_importable(reader: OptionReader, application: str, locations: list[str], user: str,
+                     last: str = "") -> str:
+    """Import module:callable as the clients will: their eggs first on sys.path, as their user.
+
+    Returns a digest of what was tried; when it equals `last` (the same application, eggs and user
+    passed the last build) the import is not tried again, keeping a no-change re-run fast.
+    """
+    digest = hashlib.sha256(repr((application, locations, user)).encode()).hexdigest()[:16]
+    if digest == last:
+        return digest
     code = f"import sys\nsys.path[0:0] = {locations!r}\n{_IMPORT}"
     env = {k: v for k, v in os.environ.items() if not k.startswith("PYTHON")}
     try:
@@ -41,8 +62,9 @@ def check_importable(reader: OptionReader, application: str, locations: list[str
                                 cwd="/", env=env, timeout=60, stdin=subprocess.DEVNULL, user=user or None)
     except (OSError, subprocess.SubprocessError) as error:
         reader.problem("application", f"could not try to import it: {error}", application)
-        return
+        return digest
     if result.returncode != 0:
         lines = [line for line in result.stderr.strip().splitlines() if line.strip()]
         why = lines[-1].strip() if lines else f"exit status {result.returncode}"
         reader.problem("application", f"cannot be imported in the clients' environment: {why}", application)
+    return digest

@@ -10,7 +10,7 @@ from typing import Any
 
 from recipes import convert
 from recipes.adapter import Paths, created, egg_scripts, resolve, user_errors
-from recipes.application import check_importable, memory_quota
+from recipes.application import check_importable, installed_option, memory_quota
 from recipes.errors import Invalid
 from recipes.files import ensure_directory
 from recipes.system import chown_tree, program_user
@@ -180,7 +180,9 @@ class Recipe:
             self.user = program_user(reader, reach)
             if not reader.problems:
                 locations = [dist.location for dist in resolve(buildout, self.eggs)]
-                check_importable(reader, self.model.application, locations, self.user)
+                options["application-checked"] = check_importable(
+                    reader, self.model.application, locations, self.user,
+                    last=installed_option(buildout, name, "application-checked"))
             reader.done()
         options["servers"] = self.model.servers()
         options["addresses"] = " ".join(c.address for c in self.model.clients)
