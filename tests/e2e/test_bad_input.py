@@ -7,6 +7,7 @@ import io
 import os
 import re
 import subprocess
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -14,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from e2e.site import Stack, run
-from support import poll_for
+from support import http_get, poll_for
 
 pytestmark = pytest.mark.e2e
 
@@ -233,6 +234,19 @@ def installed(path: Path) -> dict[str, dict[str, str]]:
     return {name: dict(parser[name]) for name in parser.sections()}
 
 
+def settled(root: Path) -> Callable[[], bool]:
+    """A check that is true once the paths under root have stayed the same for 2 s."""
+    seen: list[tuple[float, set[str]]] = []
+
+    def check() -> bool:
+        now = tree(root)
+        if not seen or seen[-1][1] != now:
+            seen.append((time.monotonic(), now))
+        return time.monotonic() - seen[-1][0] >= 2.0
+
+    return check
+
+
 @pytest.fixture(scope="module")
 def running(site) -> Iterator[tuple[Stack, dict[str, int]]]:
     """The site's stack, started once for the whole battery; the PIDs it had at the start."""
@@ -240,6 +254,10 @@ def running(site) -> Iterator[tuple[Stack, dict[str, int]]]:
     try:
         stack.start()
         infos = poll_for(stack.all_running, 90, "every program RUNNING", stack.explain)
+        # settled: a page served, and the programs done making their own files (blob caches) in var/
+        poll_for(lambda: http_get(f"http://127.0.0.1:{site.ports.varnish}/", timeout=5)[0] == 200, 60,
+                 "a page through varnish", stack.explain)
+        poll_for(settled(site.path), 60, "no new path under the site for 2 s", stack.explain, interval=0.5)
         yield stack, {f"{i['group']}:{i['name']}": i["pid"] for i in infos}
     finally:
         stack.stop()
