@@ -53,6 +53,7 @@ def last_option(steps: list[str]) -> tuple[str, str] | None:
 
 
 def last_section(steps: list[str]) -> str | None:
+    """The part zc.buildout was last initializing, installing or updating."""
     for step in reversed(steps):
         for prefix in ("Initializing section ", "Installing ", "Updating "):
             if step.startswith(prefix) and not step.startswith("Installing recipe"):
@@ -80,9 +81,7 @@ def translate(error: BaseException, steps: list[str], buildout: Any) -> str | No
     if isinstance(error, ImportError) and "Entry point" in str(error) and (section := last_section(steps)):
         recipe = _raw(buildout, section, "recipe")
         return f"[{section}] recipe: {recipe_hint(recipe)} (got {recipe!r})"
-    if isinstance(error, zc.buildout.UserError):
-        return None  # already one line
-    return None
+    return None  # another UserError is one line already; anything else is a bug
 
 
 def _raw(buildout: Any, section: str, option: str) -> str:

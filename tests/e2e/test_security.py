@@ -1,27 +1,22 @@
 """Security defaults of a built site and its running stack, checked on the real processes."""
 from __future__ import annotations
 
-import base64
-import hashlib
 import ipaddress
-import json
 import os
 import pwd
 import re
 import socket
 import stat
 import subprocess
-import urllib.error
-import urllib.request
 import uuid
 import xmlrpc.client
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from e2e.conftest import sibling_site
+from e2e.outside import OTHER_USER, accepts, basic, http_status, openable, outside_address, varnish_cli
 from e2e.site import Stack
 from support import ROOT, free_port, http_get, poll_for
 
@@ -260,40 +255,6 @@ def test_check_passes_on_a_good_site_and_reports_each_broken_thing(site):
 
 ROOT_ONLY = "needs root: switching to another user and making a network namespace"
 needs_root = pytest.mark.skipif(os.geteuid() != 0, reason=ROOT_ONLY)
-OTHER_USER = "nobody"
-TRY_OPEN = """
-import json, sys
-opened = []
-for path in sys.argv[1:]:
-    try:
-        open(path, "rb").close()
-        opened.append(path)
-    except OSError:
-        pass
-print(json.dumps(opened))
-"""
-
-
-def openable(paths: list[Path], user: str | None) -> list[str]:
-    """The paths a user (None: this process's) can open for reading."""
-    ids = {} if user is None else {"user": user, "group": pwd.getpwnam(user).pw_gid, "extra_groups": []}
-    result = subprocess.run(["/usr/bin/python3", "-c", TRY_OPEN, *map(str, paths)], capture_output=True, text=True,
-                            timeout=30, cwd="/", stdin=subprocess.DEVNULL, **ids)
-    assert result.returncode == 0, result.stderr
-    return json.loads(result.stdout)
-
-
-def basic(username: str, password: str) -> dict[str, str]:
-    return {"Authorization": "Basic " + base64.b64encode(f"{username}:{password}".encode()).decode()}
-
-
-def http_status(url: str, headers: dict[str, str], data: bytes | None = None) -> int:
-    request = urllib.request.Request(url, data=data, headers={"Content-Type": "text/xml", **headers})
-    try:
-        with urllib.request.urlopen(request, timeout=10) as response:
-            return response.status
-    except urllib.error.HTTPError as error:
-        return error.code
 
 
 @pytest.fixture(scope="module")
@@ -327,45 +288,10 @@ def test_inet_control_port_refuses_a_missing_or_wrong_password(inet_stack):
     assert http_status(web, right) == 200
 
 
-def varnish_cli(port: int, lines: list[str], secret: bytes | None = None) -> list[tuple[int, str]]:
-    """(status, body) of varnish's banner and of each line sent to its admin port; `secret` answers the
-    challenge first (sha256 of challenge, newline, the secret file's bytes, challenge, newline)."""
-    with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
-        reader = sock.makefile("rb")
-
-        def answer() -> tuple[int, str]:
-            try:
-                head = reader.readline().split()
-            except ConnectionResetError:
-                head = []
-            if not head:
-                return 0, "connection closed"
-            status, length = head
-            body = reader.read(int(length) + 1)  # the body and its trailing newline
-            return int(status), body.decode("utf-8", "replace")
-
-        answers = [answer()]
-        if secret is not None:
-            challenge = answers[0][1][:32].encode()
-            digest = hashlib.sha256(challenge + b"\n" + secret + challenge + b"\n").hexdigest()
-            sock.sendall(f"auth {digest}\n".encode())
-            answers.append(answer())
-        for line in lines:
-            try:
-                sock.sendall(line.encode() + b"\n")
-            except (BrokenPipeError, ConnectionResetError):
-                answers.append((0, "connection closed"))
-                break
-            answers.append(answer())
-            if answers[-1][0] == 0:
-                break
-        return answers
-
-
 def test_varnish_admin_port_refuses_without_the_secret(site, stack):
     poll_for(stack.all_running, 90, "every program RUNNING", stack.explain)
     port = site.ports.varnish_admin
-    poll_for(lambda: _accepts("127.0.0.1", port), 30, "varnish's admin port accepting", stack.explain)
+    poll_for(lambda: accepts("127.0.0.1", port), 30, "varnish's admin port accepting", stack.explain)
     # before authentication varnish knows only auth/ping/help/quit: any other command is an unknown
     # request (101), and then it hangs up (0: connection closed)
     for command in ("status", "vcl.list", "param.show", "ban req.url ~ ."):
@@ -414,42 +340,12 @@ def test_sitestack_run_by_another_user_cannot_read_the_control_password(site):
                               "the control password (mode 0600): run this as the user supervisord runs as"), output
 
 
-@contextmanager
-def outside_address() -> Iterator[tuple[str, Callable[[int], str]]]:
-    """A network namespace joined to this one by a veth pair: (this side's address, connect(port) from
-    the other side, returning 'connected' or the error). Both are removed afterwards."""
-    tag = f"{os.getpid() % 10000}{uuid.uuid4().hex[:4]}"
-    namespace, here, there = f"sst{tag}", f"sst{tag}a", f"sst{tag}b"
-    subnet = 16 + os.getpid() % 200
-    mine, theirs = f"10.231.{subnet}.1", f"10.231.{subnet}.2"
-    commands = [["ip", "netns", "add", namespace],
-                ["ip", "link", "add", here, "type", "veth", "peer", "name", there],
-                ["ip", "link", "set", there, "netns", namespace],
-                ["ip", "addr", "add", f"{mine}/30", "dev", here], ["ip", "link", "set", here, "up"],
-                ["ip", "netns", "exec", namespace, "ip", "addr", "add", f"{theirs}/30", "dev", there],
-                ["ip", "netns", "exec", namespace, "ip", "link", "set", there, "up"]]
-    connect = ("import socket, sys\ntry:\n    socket.create_connection((sys.argv[1], int(sys.argv[2])), timeout=5).close()\n"
-               "    print('connected')\nexcept OSError as error:\n    print(error)\n")
-
-    def attempt(port: int) -> str:
-        return subprocess.run(["ip", "netns", "exec", namespace, "/usr/bin/python3", "-c", connect, mine, str(port)],
-                              capture_output=True, text=True, timeout=30).stdout.strip()
-
-    try:
-        for command in commands:
-            subprocess.run(command, check=True, capture_output=True, timeout=30)
-        yield mine, attempt
-    finally:
-        subprocess.run(["ip", "link", "del", here], capture_output=True, timeout=30)
-        subprocess.run(["ip", "netns", "del", namespace], capture_output=True, timeout=30)
-
-
 @needs_root
 def test_loopback_services_refuse_connections_from_another_address(site, stack):
     poll_for(stack.all_running, 90, "every program RUNNING", stack.explain)
     ports = {"zeoserver": site.ports.zeoserver, "client1": site.ports.client(1), "client2": site.ports.client(2),
              "haproxy": site.ports.haproxy, "varnish": site.ports.varnish, "varnish-admin": site.ports.varnish_admin}
-    poll_for(lambda: all(_accepts("127.0.0.1", p) for p in ports.values()), 60, "every port accepting on loopback",
+    poll_for(lambda: all(accepts("127.0.0.1", p) for p in ports.values()), 60, "every port accepting on loopback",
              stack.explain)
     with outside_address() as (address, attempt), socket.socket() as control:
         # a socket of ours on every address: reached from the other side, so the path itself works
@@ -462,9 +358,3 @@ def test_loopback_services_refuse_connections_from_another_address(site, stack):
                 .splitlines() if line.startswith(f"sst{os.getpid() % 10000}")]
 
 
-def _accepts(host: str, port: int) -> bool:
-    try:
-        socket.create_connection((host, port), timeout=2).close()
-        return True
-    except OSError:
-        return False
