@@ -35,6 +35,10 @@ PINS = (
 # Programs the stack runs that come from the system, and the Debian package of each.
 SYSTEM_BINARIES = {"haproxy": "haproxy", "varnishd": "varnish", "crontab": "cron"}
 PROGRAM_USER = "sitestack"
+# Users the stack's programs run as when supervisord runs as root: they must reach the interpreter.
+PROGRAM_USERS = (PROGRAM_USER, "varnish")
+SYSTEM_PYTHON = "/usr/bin/python3"
+REEXEC = "SITESTACK_BOOTSTRAP_PYTHON"
 SBIN = ("/usr/local/sbin", "/usr/sbin", "/sbin")
 
 
@@ -110,11 +114,96 @@ def check_user(install: bool) -> None:
     say("or re-run: python3 bootstrap.py --install-system-packages")
 
 
+def may_enter(path: Path, user: str) -> bool:
+    """Whether user may search directory path (a user not created yet counts as 'other')."""
+    import grp
+    import pwd
+
+    try:
+        entry = pwd.getpwnam(user)
+        uid, gids = entry.pw_uid, {entry.pw_gid} | {g.gr_gid for g in grp.getgrall() if user in g.gr_mem}
+    except KeyError:
+        uid, gids = -1, set()
+    info = path.stat()
+    if uid == 0:
+        return True
+    shift = 6 if info.st_uid == uid else 3 if info.st_gid in gids else 0
+    return bool(info.st_mode & (0o1 << shift))
+
+
+def python_paths(python: str) -> list[Path]:
+    """The interpreter's real executable and its standard library (what a program user must reach)."""
+    code = "import os, sys; print(os.path.realpath(sys.executable)); print(os.__file__)"
+    result = subprocess.run([python, "-c", code], capture_output=True, text=True)
+    return [Path(line) for line in result.stdout.splitlines()] if result.returncode == 0 else []
+
+
+def blocked(paths: list[Path]) -> tuple[str, Path, Path] | None:
+    """(user, directory, path) for the first directory on the way to a path that a program user may not enter."""
+    for user in PROGRAM_USERS:
+        for path in paths:
+            for directory in reversed(path.parents):
+                if not may_enter(directory, user):
+                    return user, directory, path
+    return None
+
+
+def choose_python(install: bool) -> None:
+    """As root, build with an interpreter the program users can run: this one, else /usr/bin/python3.
+
+    A pyenv/conda/uv/asdf Python under root's home (mode 0700) cannot be run by `sitestack`. When
+    there is nothing to switch to, stop before doing anything, with the command that fixes it.
+    """
+    if os.geteuid() != 0:
+        return  # supervisord started by this user runs the programs as this user
+    here = blocked([Path(os.path.realpath(sys.executable)), Path(os.__file__)])
+    if here is None:
+        return
+    user, directory, path = here
+    reason = f"{sys.executable} cannot be run by user {user} ({directory} is closed to it, on the way to {path})"
+    if os.environ.get(REEXEC):
+        fail(reason)
+    system = python_paths(SYSTEM_PYTHON) if Path(SYSTEM_PYTHON).exists() else []
+    if not system and install and is_debian():
+        say(f"{reason}; installing Debian's python3 to build with")
+        apt_install(["python3", "python3-venv"])
+        system = python_paths(SYSTEM_PYTHON)
+    if not system or blocked(system):
+        fail(f"{reason}, and there is no {SYSTEM_PYTHON} every user can run; install it with: "
+             "apt-get install -y python3 python3-venv (or: python3 bootstrap.py --install-system-packages)")
+    say(f"{reason}; building the environment with {SYSTEM_PYTHON} instead")
+    os.environ[REEXEC] = SYSTEM_PYTHON
+    os.execv(SYSTEM_PYTHON, [SYSTEM_PYTHON, str(Path(__file__).resolve()), *sys.argv[1:]])
+
+
+def check_site_path() -> None:
+    """A site path with a space or a non-ASCII character breaks #! lines and command lines: refused."""
+    text = str(HERE)
+    if any(c.isspace() for c in text) or not text.isascii():
+        fail(f"the site's path has a space or a non-ASCII character, which the bin/ scripts' #! lines and "
+             f"supervisor's, haproxy's and cron's command lines cannot carry; move it to a plain path (got {text!r})")
+
+
+def venv_base() -> Path | None:
+    """The interpreter .venv was made from (pyvenv.cfg's `executable`), if there is one."""
+    try:
+        lines = (VENV / "pyvenv.cfg").read_text().splitlines()
+    except OSError:
+        return None
+    values = dict(line.split("=", 1) for line in lines if "=" in line)
+    executable = {k.strip(): v.strip() for k, v in values.items()}.get("executable")
+    return Path(os.path.realpath(executable)) if executable else None
+
+
 def venv_python() -> Path:
     return VENV / "bin" / "python"
 
 
 def make_venv(install: bool) -> None:
+    made_with = venv_base()
+    if made_with is not None and made_with != Path(os.path.realpath(sys.executable)):
+        say(f"{VENV} was made with {made_with}; making it again with {sys.executable}")
+        shutil.rmtree(VENV)
     if venv_python().exists():
         probe = subprocess.run([str(venv_python()), "-c", "import pip"], capture_output=True)
         if probe.returncode == 0:
@@ -188,13 +277,13 @@ def write_buildout_script() -> None:
     script = BIN / "buildout"
     content = (
         f"#!{venv_python()}\n"
-        '"""Run zc.buildout for this sitestack checkout (written by bootstrap.py)."""\n'
+        '"""Run zc.buildout for this sitestack checkout, mistakes in one line (written by bootstrap.py)."""\n'
         "import os\n"
         "import sys\n\n"
         f"os.chdir({str(HERE)!r})\n"
-        "import zc.buildout.buildout\n\n"
+        "import recipes.command\n\n"
         "if __name__ == '__main__':\n"
-        "    sys.exit(zc.buildout.buildout.main())\n"
+        "    sys.exit(recipes.command.main())\n"
     )
     if not script.exists() or script.read_text() != content:
         script.write_text(content)
@@ -210,6 +299,8 @@ def main() -> None:
         help="as root on Debian, apt-get install what is missing (python3-venv, haproxy, varnish, cron)",
     )
     args = parser.parse_args()
+    check_site_path()
+    choose_python(args.install_system_packages)
     if sys.version_info < (3, 11):
         fail(f"Python 3.11 or newer is needed (this is {sys.version.split()[0]})")
     check_system(args.install_system_packages)

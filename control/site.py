@@ -54,7 +54,13 @@ class Site:
     def control(self) -> tuple[str, str, str]:
         """(serverurl, username, password) from supervisord.conf's [supervisorctl] section."""
         parser = configparser.RawConfigParser(inline_comment_prefixes=(";", "#"))
-        parser.read(self.supervisord_conf)
+        try:
+            # it holds the control password (mode 0600): only supervisord's user may read it
+            with open(self.supervisord_conf, encoding="utf-8") as handle:
+                parser.read_file(handle)
+        except PermissionError:
+            raise SystemExit(f"sitestack: cannot read {self.supervisord_conf}, which holds the control password "
+                             f"(mode 0600): run this as the user supervisord runs as") from None
         ctl = parser["supervisorctl"]
         return ctl["serverurl"], ctl.get("username", ""), ctl.get("password", "")
 

@@ -34,18 +34,8 @@ class Paths:
         self.var = self.directory / "var"
 
 
-def egg_scripts(
-    buildout: Any,
-    eggs: list[str],
-    scripts: list[tuple[str, str, str]],
-    initialization: str = "",
-    arguments: str = "",
-) -> list[str]:
-    """Install eggs (pinned by [versions]) and write bin/ scripts for entry points.
-
-    scripts: (script name, module, function). Scripts are only rewritten when their
-    content changes, so a no-change re-run keeps their mtimes.
-    """
+def resolve(buildout: Any, eggs: list[str]) -> Any:
+    """The working set of eggs (pinned by [versions]), installed into the eggs directory as needed."""
     section = buildout["buildout"]
     if section.get("offline") == "true":
         working_set = zc.buildout.easy_install.working_set(
@@ -61,7 +51,23 @@ def egg_scripts(
             newest=section.get("newest") == "true",
             allow_hosts=tuple(h for h in section.get("allow-hosts", "*").split() if h),
         )
-    working_set = _stable(working_set)
+    return _stable(working_set)
+
+
+def egg_scripts(
+    buildout: Any,
+    eggs: list[str],
+    scripts: list[tuple[str, str, str]],
+    initialization: str = "",
+    arguments: str = "",
+) -> list[str]:
+    """Install eggs (pinned by [versions]) and write bin/ scripts for entry points.
+
+    scripts: (script name, module, function). Scripts are only rewritten when their
+    content changes, so a no-change re-run keeps their mtimes.
+    """
+    section = buildout["buildout"]
+    working_set = resolve(buildout, eggs)
     names = {name: name for name, _, _ in scripts}
     reqs = [(name, module, function) for name, module, function in scripts]
     return list(

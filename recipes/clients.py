@@ -9,7 +9,8 @@ from pathlib import Path
 from typing import Any
 
 from recipes import convert
-from recipes.adapter import Paths, created, egg_scripts, user_errors
+from recipes.adapter import Paths, created, egg_scripts, resolve, user_errors
+from recipes.application import check_importable, installed_option, memory_quota
 from recipes.errors import Invalid
 from recipes.files import ensure_directory
 from recipes.system import chown_tree, program_user
@@ -140,10 +141,19 @@ def read_clients(reader: OptionReader) -> Clients:
         health_path=reader.get("health-path", health_path, "/health"),
         threads=reader.get("threads", lambda t: convert.integer(t, 1, 256), 4),
         connect_timeout=reader.get("connect-timeout", seconds, 60),
-        client_threads=tuple(
-            (i, reader.get(f"client{i}-threads", lambda t: convert.integer(t, 1, 256), 4))
-            for i in range(1, count + 1) if reader.has(f"client{i}-threads")
-        ),
+        client_threads=client_threads(reader, count),
+    )
+
+
+def client_threads(reader: OptionReader, count: int) -> tuple[tuple[int, int], ...]:
+    """`clientN-threads` overrides; one for a client that does not exist is a mistake, not ignored."""
+    for i in range(count + 1, MAX_CLIENTS + 1):
+        if reader.has(f"client{i}-threads"):
+            reader.problem(f"client{i}-threads", f"there is no client{i}: count is {count} "
+                           f"(client1 .. client{count})", reader.raw(f"client{i}-threads").strip())
+    return tuple(
+        (i, reader.get(f"client{i}-threads", lambda t: convert.integer(t, 1, 256), 4))
+        for i in range(1, count + 1) if reader.has(f"client{i}-threads")
     )
 
 
@@ -156,7 +166,7 @@ class Recipe:
         with user_errors(name):
             reader = OptionReader(options, (*OPTIONS, *PER_CLIENT))
             self.model = read_clients(reader)
-            memory_quota = reader.get("memory-quota", convert.byte_size, 800 * 1024**2)
+            quota = memory_quota(reader)
             priority = reader.get("priority", convert.priority, 20)
             group = reader.get("group", convert.name, "zeo-clients")
             extra_eggs: list[str] = reader.get("eggs", requirements, [])
@@ -168,6 +178,11 @@ class Recipe:
             if eggs := buildout["buildout"].get("eggs-directory"):
                 reach.append(Path(eggs) / "egg")  # any egg inside it
             self.user = program_user(reader, reach)
+            if not reader.problems:
+                locations = [dist.location for dist in resolve(buildout, self.eggs)]
+                options["application-checked"] = check_importable(
+                    reader, self.model.application, locations, self.user,
+                    last=installed_option(buildout, name, "application-checked"))
             reader.done()
         options["servers"] = self.model.servers()
         options["addresses"] = " ".join(c.address for c in self.model.clients)
@@ -180,7 +195,7 @@ class Recipe:
                 priority=priority,
                 group=group,
                 health_url=f"http://{client.address}{self.model.health_path}",
-                memory_quota=memory_quota,
+                memory_quota=quota,
                 address=client.address,
                 stopwaitsecs=STOPWAITSECS,
                 startsecs=3,

@@ -66,6 +66,14 @@ def cannot_create(directory: str | Path) -> str | None:
     return None
 
 
+def private_directory(path: str | Path) -> bool:
+    """A directory only its owner may enter (0700), made so again on every run; True when created."""
+    made = ensure_directory(path, 0o700)
+    if os.stat(path).st_mode & 0o777 != 0o700:
+        os.chmod(path, 0o700)
+    return made
+
+
 def ensure_directory(path: str | Path, mode: int = 0o755) -> bool:
     """Create a directory (and parents) if missing; True when created."""
     target = Path(path)

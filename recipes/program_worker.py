@@ -13,6 +13,7 @@ from typing import Any
 
 from recipes import convert
 from recipes.adapter import Paths, egg_scripts, user_errors
+from recipes.application import MIN_MEMORY_QUOTA
 from recipes.clients import requirements
 from recipes.errors import Invalid
 from recipes.files import ensure_directory
@@ -92,6 +93,9 @@ class Recipe:
             program = dataclasses.replace(
                 program, group=program.group or "workers",
                 memory_quota=program.memory_quota if reader.has("memory-quota") else 300 * 1024**2)
+            if program.memory_quota is not None and program.memory_quota < MIN_MEMORY_QUOTA:
+                reader.problem("memory-quota", "a worker needs more than that to start; expected at least "
+                               f"{convert.format_size(MIN_MEMORY_QUOTA)}", reader.raw("memory-quota").strip())
             # as root, workers run as `user` (like the clients): it must reach their script, eggs and Python
             reach = [script, Path(os.__file__)]
             if eggs := buildout["buildout"].get("eggs-directory"):

@@ -11,7 +11,8 @@ from typing import Any
 from recipes import convert, digests
 from recipes.adapter import Paths, egg_scripts, user_errors
 from recipes.errors import ConfigError, Invalid, Problem
-from recipes.files import cannot_create, ensure_directory, read_or_create_secret, write_if_changed
+from recipes.files import (cannot_create, ensure_directory, private_directory, read_or_create_secret,
+                           write_if_changed)
 from recipes.options import OptionReader
 from recipes.publish import PublishedProgram, collect, publishes_programs
 from recipes.program_model import process_names
@@ -349,13 +350,17 @@ class Recipe:
         config = _with_listener_credentials(config)
         text = render_supervisord_conf(self.name, str(self.paths.directory), config)
         if config.supervisord:
-            for directory in (config.supervisord.childlogdir, Path(config.supervisord.logfile).parent,
-                              Path(config.supervisord.pidfile).parent):
-                ensure_directory(directory)
+            for directory in (config.supervisord.childlogdir, Path(config.supervisord.logfile).parent):
+                # logs show requests and errors: private to supervisord's user (not var/ itself,
+                # which the program users pass through)
+                private = Path(directory) not in (self.paths.var, self.paths.directory)
+                private_directory(directory) if private else ensure_directory(directory)
+            ensure_directory(Path(config.supervisord.pidfile).parent)
         if config.control and config.control.kind == "unix":
             ensure_directory(Path(config.control.file).parent)
         if self.mode == "conf.d":  # the programs' logs; the system supervisord keeps its own
-            ensure_directory(Path(self.options.get("childlogdir", "").strip() or self.paths.var / "log"))
+            # logs show requests and errors: private to supervisord's user
+            private_directory(Path(self.options.get("childlogdir", "").strip() or self.paths.var / "log"))
         ensure_directory(self.conf.parent)
         write_if_changed(self.conf, text, 0o600)
         # bin/supervisorctl and bin/sitestack talk to the supervisord that reads self.conf

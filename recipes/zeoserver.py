@@ -8,7 +8,7 @@ from typing import Any
 
 from recipes import convert
 from recipes.adapter import Paths, created, egg_scripts, user_errors
-from recipes.files import cannot_create, ensure_directory, write_if_changed
+from recipes.files import cannot_create, ensure_directory, private_directory, write_if_changed
 from recipes.options import OptionReader
 from recipes.publish import PublishedProgram, publish
 from recipes.render import render
@@ -80,6 +80,9 @@ class Recipe:
                     directory=str(self.paths.parts / name),
                     priority=priority,
                     group=group,
+                    # Data.fs, its index and the blobs readable by nobody else: ZODB makes the blob
+                    # directory again (umask mode) when it creates a new storage
+                    settings=(("umask", "077"),),
                     address=self.zeo.address,
                     stopwaitsecs=30,
                     startsecs=1,
@@ -88,8 +91,9 @@ class Recipe:
         )
 
     def install(self) -> list[str]:
-        ensure_directory(Path(self.zeo.storage).parent)
-        ensure_directory(self.zeo.blob_dir, 0o700)
+        # the database and its blobs: readable by nobody but the ZEO server's user
+        private_directory(Path(self.zeo.storage).parent)
+        private_directory(self.zeo.blob_dir)
         paths = created(self.options, self.conf.parent)
         ensure_directory(self.conf.parent)
         write_if_changed(self.conf, render_zeo_conf(self.name, self.zeo))

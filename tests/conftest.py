@@ -1,3 +1,5 @@
+"""Rules for the whole suite: the machine's crontab untouched, an exception in a helper thread fails its
+test, and in CI as root no test may be skipped (a skipped root-only test would be coverage not had)."""
 import sys
 from pathlib import Path
 
@@ -7,10 +9,29 @@ sys.path.insert(1, str(Path(__file__).resolve().parent.parent))
 
 
 import getpass  # noqa: E402
+import os  # noqa: E402
 
 import pytest  # noqa: E402
 
 SPOOL = Path("/var/spool/cron/crontabs")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    # a load generator or server thread that dies of an exception fails the test it ran in
+    config.addinivalue_line("filterwarnings", "error::pytest.PytestUnhandledThreadExceptionWarning")
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """CI (CI=true, as .ci/run sets) as root runs every test: any skip fails the run."""
+    if os.environ.get("CI") != "true" or os.geteuid() != 0:
+        return
+    reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+    skipped = [report for key in ("skipped", "xfailed") for report in (reporter.stats.get(key, []) if reporter else [])]
+    if skipped:
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
+        for report in skipped:
+            reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else str(report.longrepr)
+            print(f"\nskipped in CI as root (every test must run): {report.nodeid}: {reason}", file=sys.stderr)
 
 
 def _real_crontab() -> tuple[bytes, int] | None:

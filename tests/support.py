@@ -107,12 +107,16 @@ def tail(path: str | Path, lines: int = 30) -> str:
 
 
 def check_golden(name: str, text: str) -> None:
-    """Compare text with tests/golden/<name>; SITESTACK_UPDATE_GOLDEN=1 rewrites it."""
+    """Compare text with tests/golden/<name>. A missing golden file fails; only SITESTACK_UPDATE_GOLDEN=1
+    (never in CI) writes one, to be reviewed and committed."""
     path = GOLDEN / name
-    if os.environ.get("SITESTACK_UPDATE_GOLDEN") == "1" or not path.exists():
+    if os.environ.get("SITESTACK_UPDATE_GOLDEN") == "1":
         if os.environ.get("CI") == "true":
-            raise AssertionError(f"golden file {path} missing in CI")
+            raise AssertionError("SITESTACK_UPDATE_GOLDEN=1 in CI: golden files are written by a person, not CI")
         path.write_text(text, encoding="utf-8")
+    if not path.exists():
+        raise AssertionError(f"golden file {path} is missing; write it with SITESTACK_UPDATE_GOLDEN=1, "
+                             "review it and commit it")
     assert text == path.read_text(encoding="utf-8"), f"{name} differs from its golden file"
 
 

@@ -7,14 +7,15 @@ import io
 import os
 import re
 import subprocess
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
 
 from e2e.site import Stack, run
-from support import poll_for
+from support import http_get, poll_for
 
 pytestmark = pytest.mark.e2e
 
@@ -34,6 +35,16 @@ class Case:
     value: str
     path: str = ""  # "stub": a failing crontab first on PATH; "bare": no crontab on PATH at all
     extra: dict[str, str] = field(default_factory=dict)
+    # a change to buildout.cfg's text after the patch (line endings, a BOM, a line appended)
+    raw: Callable[[str], str] | None = None
+
+    def prefix(self) -> str:
+        """How the error line starts: `Error: [section] option: `, or `Error: file: ` for the file itself."""
+        return f"Error: [{self.section}] {self.option}: " if self.section else f"Error: {self.option}: "
+
+
+def append(text: str) -> Callable[[str], str]:
+    return lambda good: good + text
 
 
 def program(line: str) -> dict[str, dict[str, str]]:
@@ -156,6 +167,39 @@ CASES = [
     Case("backup-keep-zero", {"backup": {"keep": "0"}}, "backup", "keep", "0"),
     Case("backup-schedule-not-cron", {"backup": {"full": "every night at 3"}}, "backup", "full", "every night at 3"),
     Case("backup-schedule-at-reboot", {"backup": {"incremental": "@reboot"}}, "backup", "incremental", "@reboot"),
+    # zc.buildout's own errors, one line each (bin/buildout is sitestack's recipes.command)
+    Case("missing-extends-file", {"buildout": {"extends": "base.cfg nosuch.cfg"}},
+         "buildout", "extends", "nosuch.cfg"),
+    Case("ini-syntax-error", {}, "", "buildout.cfg", "this is not ini", raw=append("this is not ini\n")),
+    Case("option-before-any-section", {}, "", "buildout.cfg", "clients = 3", raw=lambda good: "clients = 3\n" + good),
+    Case("unknown-part", {"buildout": {"parts": f"{PARTS} worker supervisor crontab nosuch"}},
+         "buildout", "parts", f"{PARTS} worker supervisor crontab nosuch"),
+    Case("misspelt-recipe-entry-point", {"zeoserver": {"recipe": "sitestack:zeoservr"}},
+         "zeoserver", "recipe", "sitestack:zeoservr"),
+    Case("misspelt-recipe-package", {"zeoserver": {"recipe": "sitestak:zeoserver"}},
+         "zeoserver", "recipe", "sitestak:zeoserver"),
+    Case("missing-referenced-option", {"zeoserver": {"host": "${hosts:bnid}"}}, "zeoserver", "host", "${hosts:bnid}"),
+    Case("missing-referenced-section", {"zeoserver": {"host": "${hostz:bind}"}}, "zeoserver", "host", "${hostz:bind}"),
+    Case("duplicate-option", {}, "site", "clients", "3", raw=append("\n[site]\nclients = 3\n")),
+    Case("crlf-line-endings", {}, "buildout", "extends", "base.cfg\r", raw=lambda good: good.replace("\n", "\r\n")),
+    Case("byte-order-mark", {}, "", "buildout.cfg", "\ufeff[buildout]", raw=lambda good: "\ufeff" + good),
+    # values that look valid and could never work
+    Case("threads-for-a-client-that-does-not-exist", {"clients": {"client5-threads": "3"}},
+         "clients", "client5-threads", "3"),
+    Case("client-memory-quota-too-low", {"site": {"memory-quota": "1"}}, "clients", "memory-quota", "1"),
+    Case("worker-memory-quota-too-low", {"site": {"worker-memory-quota": "10MB"}}, "worker", "memory-quota", "10MB"),
+    Case("application-callable-missing", {"site": {"application": "demoapp:nosuch"}},
+         "clients", "application", "demoapp:nosuch"),
+    Case("application-module-missing", {"site": {"application": "nosuchmodule:application"}},
+         "clients", "application", "nosuchmodule:application"),
+    Case("space-in-site-path", {"buildout": {"parts-directory": "<dir>/my parts"}},
+         "buildout", "parts-directory", "<dir>/my parts"),
+    Case("non-ascii-site-path", {"buildout": {"bin-directory": "<dir>/bïn"}}, "buildout", "bin-directory", "<dir>/bïn"),
+    Case("socket-path-over-107-bytes", {"supervisor": {"file": f"<dir>/var/{'s' * 100}.sock"}},
+         "supervisor", "file", f"<dir>/var/{'s' * 100}.sock"),
+    Case("numprocs-zero", {"site": {"workers": "0"}}, "worker", "numprocs", "0"),
+    Case("lease-zero", {"worker": {"lease": "0"}}, "worker", "lease", "0"),
+    Case("check-interval-zero", {"haproxy": {"check-interval": "0s"}}, "haproxy", "check-interval", "0s"),
 ]
 FAILING_CRONTAB = "#!/bin/sh\necho 'You (root) are not allowed to use this program (crontab)' >&2\nexit 1\n"
 
@@ -175,15 +219,27 @@ def variant(good: str, patch: dict[str, dict[str, str]]) -> str:
     return out.getvalue()
 
 
+def tree(root: Path) -> set[str]:
+    """Every path under the site (var/ included), but the environment, Python's byte-code caches and
+    varnishd's own work directory (the running varnishd's)."""
+    found = set()
+    work = str(root / "parts" / "varnish" / "work")
+    for directory, dirnames, filenames in os.walk(root):
+        dirnames[:] = [d for d in dirnames if d not in (".venv", "__pycache__") and os.path.join(directory, d) != work]
+        found.update(os.path.join(directory, name) for name in dirnames + filenames)
+    return found
+
+
 def snapshot(root: Path) -> dict[str, object]:
     """Every file a good build wrote, with content, mtime and mode (varnishd's own work directory
-    aside), and what .installed.cfg records."""
+    aside), what .installed.cfg records, and the names of every path under the site."""
     work = root / "parts" / "varnish" / "work"
     paths = [p for top in ("bin", "parts") for p in sorted((root / top).rglob("*"))
              if p.is_file() and work not in p.parents]
     paths += [root / "crontab.txt", root / "var" / "supervisor" / "control-password", root / "var" / "varnish" / "secret"]
     files: dict[str, object] = {str(p): (p.read_bytes(), p.stat().st_mtime_ns, p.stat().st_mode) for p in paths}
     files[".installed.cfg"] = installed(root / ".installed.cfg")
+    files["paths under the site"] = tree(root)
     return files
 
 
@@ -196,6 +252,19 @@ def installed(path: Path) -> dict[str, dict[str, str]]:
     return {name: dict(parser[name]) for name in parser.sections()}
 
 
+def settled(root: Path) -> Callable[[], bool]:
+    """A check that is true once the paths under root have stayed the same for 2 s."""
+    seen: list[tuple[float, set[str]]] = []
+
+    def check() -> bool:
+        now = tree(root)
+        if not seen or seen[-1][1] != now:
+            seen.append((time.monotonic(), now))
+        return time.monotonic() - seen[-1][0] >= 2.0
+
+    return check
+
+
 @pytest.fixture(scope="module")
 def running(site) -> Iterator[tuple[Stack, dict[str, int]]]:
     """The site's stack, started once for the whole battery; the PIDs it had at the start."""
@@ -203,6 +272,10 @@ def running(site) -> Iterator[tuple[Stack, dict[str, int]]]:
     try:
         stack.start()
         infos = poll_for(stack.all_running, 90, "every program RUNNING", stack.explain)
+        # settled: a page served, and the programs done making their own files (blob caches) in var/
+        poll_for(lambda: http_get(f"http://127.0.0.1:{site.ports.varnish}/", timeout=5)[0] == 200, 60,
+                 "a page through varnish", stack.explain)
+        poll_for(settled(site.path), 60, "no new path under the site for 2 s", stack.explain, interval=0.5)
         yield stack, {f"{i['group']}:{i['name']}": i["pid"] for i in infos}
     finally:
         stack.stop()
@@ -240,8 +313,10 @@ def test_bad_input(case: Case, site, running, paths):
     before = snapshot(site.path)
     env = dict(os.environ, PATH=paths[case.path]) if case.path else None
     patch = {s: {k: fill(v, site) for k, v in o.items()} for s, o in case.patch.items()}
+    text = variant(good, patch)
+    text = case.raw(text) if case.raw else text
     try:
-        config.write_text(variant(good, patch))
+        config.write_bytes(text.encode("utf-8"))
         result = run_buildout(site.path, env)
     finally:
         config.write_text(good)
@@ -249,15 +324,17 @@ def test_bad_input(case: Case, site, running, paths):
     assert result.returncode != 0, output
     assert "Traceback" not in output, output
     value = fill(case.value, site)
-    errors = [line for line in output.splitlines() if re.match(r"(Error: )?\[[^\]]+\] \S+: ", line)]
+    errors = [line for line in output.splitlines() if line.startswith("Error:") or re.match(r"\[[^\]]+\] \S+: ", line)]
     assert len(errors) == 1, output
-    assert errors[0].startswith(f"Error: [{case.section}] {case.option}: "), output
+    assert errors[0].startswith(case.prefix()), output
     assert errors[0].endswith(f"(got {value!r})"), output
     if case.option not in ("programs", "groups", "eventlisteners", "port") and "unknown option" in errors[0]:
         assert "did you mean" in errors[0], output
     after = snapshot(site.path)
-    changed = sorted(name for name in before if before[name] != after.get(name))
+    changed = sorted(name for name in before if before[name] != after.get(name) and name != "paths under the site")
     assert not changed, changed
+    created = sorted(after["paths under the site"] - before["paths under the site"])  # type: ignore[operator]
+    assert not created, created
     now = {f"{i['group']}:{i['name']}": i["pid"] for i in stack.rpc().supervisor.getAllProcessInfo()}
     assert now == pids, (pids, now)
 

@@ -3,17 +3,22 @@ from __future__ import annotations
 
 import ipaddress
 import os
+import pwd
 import re
 import socket
 import stat
 import subprocess
 import uuid
 import xmlrpc.client
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from support import ROOT, poll_for
+from e2e.conftest import sibling_site
+from e2e.outside import OTHER_USER, accepts, basic, http_status, openable, outside_address, varnish_cli
+from e2e.site import Stack
+from support import ROOT, free_port, http_get, poll_for
 
 pytestmark = pytest.mark.e2e
 LISTEN = "0A"
@@ -125,24 +130,30 @@ def test_running_stack_is_private_and_unprivileged(site, stack):
                              text=True, timeout=30).stdout.strip()
     assert tuple(int(p) for p in version.split(".")[:3]) >= (3, 3, 3), version
 
-    # as root, supervisord starts the clients and haproxy as the unprivileged user; varnishd drops
-    # to its own users (manager `varnish`, cache child `vcache`)
-    if os.geteuid() == 0:
-        assert uids(stack.pid) == (0, 0)
-        for name in ("zeo-clients:client1", "zeo-clients:client2", "front:haproxy"):
-            for pid in program_pids(stack, name):
-                assert 0 not in uids(pid), f"{name} runs as root (pid {pid}, uids {uids(pid)})"
-        varnish = program_pids(stack, "front:varnish")
-        assert len(varnish) >= 2, varnish
-        for pid in varnish:
-            # the manager keeps a real uid of root (varnish's unix jail: it starts the child as
-            # vcache); it works, and the child serves, with an unprivileged effective uid
-            assert uids(pid)[1] != 0, f"varnishd runs as root (pid {pid}, uids {uids(pid)})"
-        assert [pid for pid in varnish if 0 not in uids(pid)], "varnish's cache child runs as root"
-
     # supervisord complains about nothing (no CRIT on missing authentication or on running as root)
     crit = [line for line in stack.logfile.read_text().splitlines() if " CRIT " in line]
     assert not [line for line in crit if "authentication" in line or "as root" in line], crit
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs root: supervisord only switches users when it runs as root")
+def test_programs_do_not_run_as_root(site, stack):
+    """As root, supervisord starts the clients and haproxy as the unprivileged user; varnishd drops
+    to its own users (manager `varnish`, cache child `vcache`)."""
+    poll_for(stack.all_running, 90, "every program RUNNING", stack.explain)
+    # varnishd has compiled its VCL (a short-lived compiler process) and serves
+    poll_for(lambda: http_get(f"http://127.0.0.1:{site.ports.varnish}/", timeout=5)[0] == 200, 60,
+             "a page through varnish", stack.explain)
+    assert uids(stack.pid) == (0, 0)
+    for name in ("zeo-clients:client1", "zeo-clients:client2", "front:haproxy"):
+        for pid in program_pids(stack, name):
+            assert 0 not in uids(pid), f"{name} runs as root (pid {pid}, uids {uids(pid)})"
+    varnish = program_pids(stack, "front:varnish")
+    assert len(varnish) >= 2, varnish
+    for pid in varnish:
+        # the manager keeps a real uid of root (varnish's unix jail: it starts the child as
+        # vcache); it works, and the child serves, with an unprivileged effective uid
+        assert uids(pid)[1] != 0, f"varnishd runs as root (pid {pid}, uids {uids(pid)})"
+    assert [pid for pid in varnish if 0 not in uids(pid)], "varnish's cache child runs as root"
 
 
 def test_secrets_are_private_and_written_nowhere_else(site):
@@ -238,3 +249,112 @@ def test_check_passes_on_a_good_site_and_reports_each_broken_thing(site):
     assert any("varnish.vcl: varnishd -C:" in line for line in failed), failed
     assert "4 failed" in result.stdout, result.stdout
     assert sitestack_check(site).returncode == 0
+
+
+# --- access control, tried from outside: another user, another address, no or a wrong secret ---
+
+ROOT_ONLY = "needs root: switching to another user and making a network namespace"
+needs_root = pytest.mark.skipif(os.geteuid() != 0, reason=ROOT_ONLY)
+
+
+@pytest.fixture(scope="module")
+def inet_stack(bootstrapped, egg_cache) -> Iterator[tuple[Stack, int]]:
+    """A site whose supervisord is controlled over an inet port (127.0.0.1), its stack running."""
+    port = free_port()
+    site = sibling_site(bootstrapped, egg_cache, "inet", extra=f"[supervisor]\nport = {port}\n")
+    stack = Stack(site.path)
+    try:
+        stack.start()
+        poll_for(lambda: http_status(f"http://127.0.0.1:{port}/", {}) == 401, 30, "the control port answering",
+                 stack.explain)
+        yield stack, port
+    finally:
+        stack.stop()
+
+
+def test_inet_control_port_refuses_a_missing_or_wrong_password(inet_stack):
+    stack, port = inet_stack
+    assert stack.serverurl == f"http://127.0.0.1:{port}" and stack.password
+    call = xmlrpc.client.dumps((), "supervisor.getState").encode()
+    rpc, web = f"http://127.0.0.1:{port}/RPC2", f"http://127.0.0.1:{port}/"
+    wrong = [{}, basic(stack.username, "wrong-" + stack.password), basic("someone-else", stack.password),
+             basic(stack.username, "")]
+    for headers in wrong:
+        assert http_status(rpc, headers, call) == 401, headers
+        assert http_status(web, headers) == 401, headers
+    # the same requests with the right password are answered: the refusals above are the password's doing
+    right = basic(stack.username, stack.password)
+    assert http_status(rpc, right, call) == 200
+    assert http_status(web, right) == 200
+
+
+def test_varnish_admin_port_refuses_without_the_secret(site, stack):
+    poll_for(stack.all_running, 90, "every program RUNNING", stack.explain)
+    port = site.ports.varnish_admin
+    poll_for(lambda: accepts("127.0.0.1", port), 30, "varnish's admin port accepting", stack.explain)
+    # before authentication varnish knows only auth/ping/help/quit: any other command is an unknown
+    # request (101), and then it hangs up (0: connection closed)
+    for command in ("status", "vcl.list", "param.show", "ban req.url ~ ."):
+        banner, *answers = varnish_cli(port, [command, command])
+        assert banner[0] == 107 and "Authentication required" in banner[1], banner
+        assert answers and all(status in (0, 101, 107) for status, _ in answers), (command, answers)
+        assert "running" not in answers[0][1], answers
+    # a wrong answer to the challenge: refused (500), and varnish hangs up (0: connection closed)
+    banner, wrong, *after = varnish_cli(port, [f"auth {'0' * 64}", "status"])
+    assert wrong[0] == 500 and [status for status, _ in after] == [0], (wrong, after)
+    # with the secret the same commands work: the refusals above are the secret's doing
+    secret = (site.path / "var" / "varnish" / "secret").read_bytes()
+    banner, auth, status = varnish_cli(port, ["status"], secret=secret)
+    assert auth[0] == 200 and status[0] == 200 and "running" in status[1], (auth, status)
+
+
+@needs_root
+def test_data_logs_and_secrets_are_closed_to_other_users(site, stack):
+    poll_for(stack.all_running, 90, "every program RUNNING", stack.explain)
+    status, body, _ = http_get(f"http://127.0.0.1:{site.ports.varnish}/", timeout=10)
+    assert status == 200, body
+    var = site.path / "var"
+    private = [var / "filestorage" / "Data.fs", var / "filestorage" / "Data.fs.index",
+               *sorted(p for p in (var / "blobstorage").rglob("*") if p.is_file()),
+               *sorted(p for p in (var / "blobcache").rglob("*") if p.is_file()),
+               *sorted((var / "log").glob("*.log")),
+               var / "supervisor" / "control-password", var / "varnish" / "secret",
+               site.path / "parts" / "supervisor" / "supervisord.conf"]
+    assert len(private) > 10, private
+    assert openable(private, None) == [str(p) for p in private]  # they are there, root reads them
+    opened = openable(private, OTHER_USER)
+    modes = {str(d): oct(d.stat().st_mode & 0o777) for p in opened for d in Path(p).parents if site.path in d.parents}
+    assert opened == [], modes
+
+
+@needs_root
+def test_sitestack_run_by_another_user_cannot_read_the_control_password(site):
+    password = (site.path / "var" / "supervisor" / "control-password").read_text().strip()
+    result = subprocess.run([str(site.path / "bin" / "sitestack"), "status"], capture_output=True, text=True,
+                            timeout=60, user=OTHER_USER, group=pwd.getpwnam(OTHER_USER).pw_gid, extra_groups=[],
+                            cwd="/", stdin=subprocess.DEVNULL)
+    output = result.stdout + result.stderr
+    assert result.returncode != 0, output
+    assert "Traceback" not in output and password not in output, output
+    assert output.strip() == (f"sitestack: cannot read {site.path}/parts/supervisor/supervisord.conf, which holds "
+                              "the control password (mode 0600): run this as the user supervisord runs as"), output
+
+
+@needs_root
+def test_loopback_services_refuse_connections_from_another_address(site, stack):
+    poll_for(stack.all_running, 90, "every program RUNNING", stack.explain)
+    ports = {"zeoserver": site.ports.zeoserver, "client1": site.ports.client(1), "client2": site.ports.client(2),
+             "haproxy": site.ports.haproxy, "varnish": site.ports.varnish, "varnish-admin": site.ports.varnish_admin}
+    poll_for(lambda: all(accepts("127.0.0.1", p) for p in ports.values()), 60, "every port accepting on loopback",
+             stack.explain)
+    with outside_address() as (address, attempt), socket.socket() as control:
+        # a socket of ours on every address: reached from the other side, so the path itself works
+        control.bind(("0.0.0.0", 0))
+        control.listen()
+        assert attempt(control.getsockname()[1]) == "connected"
+        refused = {name: attempt(port) for name, port in ports.items()}
+    assert all("Connection refused" in result for result in refused.values()), refused
+    assert not [line for line in subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout
+                .splitlines() if line.startswith(f"sst{os.getpid() % 10000}")]
+
+

@@ -5,43 +5,40 @@ Each test asserts zero failed requests, a non-empty fault window, every acknowle
 exactly once, and that the restart really happened (a new PID): (a) kill -9 of a client, (b) a
 client hung with SIGSTOP, (c) a client growing past its memory quota, (d) bin/sitestack
 rolling-restart, (e) a restart of the ZEO server (the clients hold requests until it is back).
+(b) and (e) also assert the README's recovery targets: a hung client out of rotation within 5 s and
+serving again within 25 s; after a ZEO restart both clients serving again within 15 s.
 
 The tests share one stack of their own site (test-memory-growth on, a 150MB quota), started once.
 """
 from __future__ import annotations
 
 import os
-import shutil
 import signal
 import subprocess
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
-from e2e.conftest import Site, build_site
-from e2e.site import Stack, copy_project
+from e2e.conftest import Site, sibling_site
+from e2e.site import Stack
 from e2e.underload import assert_nothing_lost, failed_lines, running_pid, signal_pid, under_load
 from support import http_get, poll_for
 
 pytestmark = pytest.mark.e2e
+# The README's targets (section Tests), measured from the fault: a hung client is out of haproxy's
+# rotation within 5 s and serving again (new PID, both clients UP) within 25 s; after a restart of
+# the ZEO server both clients serve again within 15 s. (Idle machine: 1.3 s, 12-15 s, 1.9 s; see
+# BENCHMARKS.md. The margin is for a loaded CI machine: one run took 3.2 s to take a hung client out.)
+HUNG_OUT, HUNG_BACK, ZEO_BACK = 5.0, 25.0, 15.0
 GROWTH = "[clients]\ntest-memory-growth = true\nmemory-quota = 150MB\n"
 CLIENTS = ("zeo-clients:client1", "zeo-clients:client2")
 
 
 @pytest.fixture(scope="module")
 def heal_site(bootstrapped: Path, egg_cache: Path) -> Site:
-    """A second site next to the shared one, built with the same bin/buildout."""
-    dest = bootstrapped.parent / "selfheal"
-    if dest.exists():
-        shutil.rmtree(dest)
-    copy_project(dest)
-    (dest / "bin").mkdir()
-    # bootstrap.py's bin/buildout, run from this directory (it changes into the checkout it was made for)
-    script = (bootstrapped / "bin" / "buildout").read_text().replace(repr(str(bootstrapped)), repr(str(dest)))
-    (dest / "bin" / "buildout").write_text(script)
-    (dest / "bin" / "buildout").chmod(0o755)
-    return build_site(dest, egg_cache, extra=GROWTH)
+    return sibling_site(bootstrapped, egg_cache, "selfheal", extra=GROWTH)
 
 
 @pytest.fixture(scope="module")
@@ -93,6 +90,16 @@ def replaced(stack: Stack, namespec: str, old: int, timeout: float) -> int:
     return pid
 
 
+def first_true(check: Callable[[], bool], marks: dict[str, float], name: str) -> Callable[[], bool]:
+    """check, noting in marks[name] when (time.monotonic()) it first held."""
+    def noted() -> bool:
+        held = bool(check())
+        if held:
+            marks.setdefault(name, time.monotonic())
+        return held
+    return noted
+
+
 def front(site: Site) -> str:
     return f"http://127.0.0.1:{site.ports.varnish}"
 
@@ -116,9 +123,18 @@ def test_b_a_hung_client_is_restarted_and_loses_no_read_and_no_acknowledged_writ
     write is lost, none is stored twice."""
     old = running_pid(ready, CLIENTS[1])
     outcomes: list = []
+    marks: dict[str, float] = {}
+
+    def hang(load) -> None:
+        signal_pid(old, signal.SIGSTOP)
+        marks["fault"] = time.monotonic()
+        poll_for(first_true(lambda: not up(heal_site, "client2"), marks, "out"), 60, "client2 out of rotation",
+                 interval=0.1)
+
     try:
-        result = under_load(front(heal_site), "SIGSTOP of a client", lambda load: signal_pid(old, signal.SIGSTOP),
-                            lambda: pid_of(ready, CLIENTS[1]) not in (0, old) and serving(heal_site, ready),
+        result = under_load(front(heal_site), "SIGSTOP of a client", hang,
+                            first_true(lambda: pid_of(ready, CLIENTS[1]) not in (0, old) and serving(heal_site, ready),
+                                       marks, "back"),
                             outcomes=outcomes)
     finally:
         try:
@@ -132,6 +148,10 @@ def test_b_a_hung_client_is_restarted_and_loses_no_read_and_no_acknowledged_writ
     # at most the requests the hung client held: its threads and its haproxy maxconn + queue
     assert len(failed) <= 16, f"{result.describe()}\n{explain(heal_site, ready)()}"
     assert "restarted (health" in (heal_site.path / "var" / "log" / "watchdog.log").read_text()
+    out, back = marks["out"] - marks["fault"], marks["back"] - marks["fault"]
+    print(f"hung client: out of rotation after {out:.1f}s, serving again after {back:.1f}s")
+    assert out <= HUNG_OUT, f"out of rotation after {out:.1f}s, target {HUNG_OUT}s"
+    assert back <= HUNG_BACK, f"serving again after {back:.1f}s, target {HUNG_BACK}s"
 
 
 def test_c_a_client_past_its_memory_quota_is_restarted_without_losing_a_request(heal_site, ready):
@@ -168,11 +188,17 @@ def test_e_a_zeo_server_restart_loses_no_request(heal_site, ready):
     rpc = ready.rpc()
     old = pid_of(ready, "zeo-cluster:zeoserver")
 
+    marks: dict[str, float] = {}
+
     def restart(load) -> None:
+        marks["fault"] = time.monotonic()
         rpc.supervisor.stopProcess("zeo-cluster:zeoserver")
         rpc.supervisor.startProcess("zeo-cluster:zeoserver")
 
-    result = under_load(front(heal_site), "ZEO server restart", restart,
-                        lambda: pid_of(ready, "zeo-cluster:zeoserver") not in (0, old) and serving(heal_site, ready))
+    result = under_load(front(heal_site), "ZEO server restart", restart, first_true(
+        lambda: pid_of(ready, "zeo-cluster:zeoserver") not in (0, old) and serving(heal_site, ready), marks, "back"))
     ready.seen_pids.add(pid_of(ready, "zeo-cluster:zeoserver"))
     assert_nothing_lost(result, explain(heal_site, ready))
+    back = marks["back"] - marks["fault"]
+    print(f"ZEO server restart: both clients serving again after {back:.1f}s")
+    assert back <= ZEO_BACK, f"both clients serving again after {back:.1f}s, target {ZEO_BACK}s"
