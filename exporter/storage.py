@@ -56,10 +56,9 @@ class QueueCollector:
     def __init__(self, zeo_address: tuple[str, int], timeout: float) -> None:
         self.address, self.timeout = zeo_address, timeout
         self.db: Any = None
-        self.last_done = ""
         self.done = 0
         self.failed = 0
-        self.lock = threading.Lock()  # two scrapes at once would count finished jobs twice
+        self.lock = threading.Lock()  # one ZEO connection: one scrape at a time reads the queue
 
     def describe(self) -> list[Metric]:
         return []
@@ -76,12 +75,10 @@ class QueueCollector:
         if queue.PENDING not in root:
             return {"pending": 0, "claimed": 0, "oldest": 0.0}
         jobs = [queue.Job.from_record(k, v) for k, v in root[queue.PENDING].items()]
-        finished = root[queue.DONE].items(min=self.last_done, excludemin=True) if self.last_done else \
-            root[queue.DONE].items()
-        for job_id, record in finished:
-            self.last_done = job_id
-            self.done += 1
-            self.failed += bool(record[6])
+        # Job ids are random (worker/queue.py), so finished jobs cannot be counted from the last key
+        # seen: count them all. The buckets stay in this connection's cache between scrapes.
+        finished = [bool(record[6]) for record in root[queue.DONE].values()]
+        self.done, self.failed = len(finished), sum(finished)
         claimed = sum(1 for j in jobs if not j.claimable(now))
         oldest = now - min(j.enqueued for j in jobs) if jobs else 0.0
         return {"pending": len(jobs) - claimed, "claimed": claimed, "oldest": max(0.0, oldest)}
