@@ -4,7 +4,9 @@ benchmarks/load.py (16 connections of uncached GETs and POSTs of notes, each wit
 Each test asserts zero failed requests, a non-empty fault window, every acknowledged write stored
 exactly once, and that the restart really happened (a new PID): (a) kill -9 of a client, (b) a
 client hung with SIGSTOP, (c) a client growing past its memory quota, (d) bin/sitestack
-rolling-restart, (e) a restart of the ZEO server (the clients hold requests until it is back).
+rolling-restart, (e) a restart of the ZEO server (the clients hold requests until it is back),
+(f) a hung client whose restart budget is spent (an ALERT, no restart), (g) the last client in rotation
+past its quota (its restart waits until another client is back).
 (b) and (e) also assert the README's recovery targets: a hung client out of rotation within 5 s and
 serving again within 25 s; after a ZEO restart both clients serving again within 15 s.
 
@@ -12,6 +14,7 @@ The tests share one stack of their own site (test-memory-growth on, a 150MB quot
 """
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -202,3 +205,72 @@ def test_e_a_zeo_server_restart_loses_no_request(heal_site, ready):
     back = marks["back"] - marks["fault"]
     print(f"ZEO server restart: both clients serving again after {back:.1f}s")
     assert back <= ZEO_BACK, f"both clients serving again after {back:.1f}s, target {ZEO_BACK}s"
+
+
+def test_f_the_restart_budget_spent_raises_an_alert_and_restarts_nothing(heal_site, ready):
+    """Six automatic restarts of client2 in the last hour (var/restarts.json, the budget's own record):
+    a hung client2 is not restarted a seventh time; the watchdog raises an ALERT, haproxy keeps it out,
+    and the site serves from client1; no acknowledged write is lost. The requests the hung client held
+    when it stopped may fail (at most its connections, all 503): see the assertion."""
+    log = heal_site.path / "var" / "restarts.json"
+    saved = log.read_text() if log.exists() else None
+    record = json.loads(saved) if saved else {}
+    record[CLIENTS[1]] = [time.time() - 60 * n for n in range(1, 7)]
+    log.write_text(json.dumps(record))
+    watchdog_log = heal_site.path / "var" / "log" / "watchdog.log"
+    seen = len(watchdog_log.read_text())
+    old = running_pid(ready, CLIENTS[1])
+    outcomes: list = []
+
+    def hang(load) -> None:
+        signal_pid(old, signal.SIGSTOP)
+        poll_for(lambda: f"ALERT {CLIENTS[1]}: over-budget" in watchdog_log.read_text()[seen:], 60,
+                 "the watchdog's over-budget ALERT", lambda: watchdog_log.read_text()[seen:][-2000:], interval=0.2)
+        assert pid_of(ready, CLIENTS[1]) == old, "client2 was restarted although its budget is spent"
+        os.kill(old, signal.SIGCONT)
+
+    try:
+        result = under_load(front(heal_site), "hung client, budget spent", hang,
+                            lambda: serving(heal_site, ready), outcomes=outcomes)
+    finally:
+        os.kill(old, signal.SIGCONT)
+        log.write_text(saved) if saved is not None else log.unlink(missing_ok=True)
+    assert pid_of(ready, CLIENTS[1]) == old
+    failed = [o for o in outcomes if not o.ok]
+    assert result.summary.in_window > 0 and result.writes.ok and result.writes.acked, result.describe()
+    # Known gap, asserted as it is: a hung client that is not restarted holds its requests until
+    # haproxy's `timeout server`; the POSTs among them get 503 (as in test_b) and, seen in one run of
+    # two, a GET too (2 of 1,328: retried after 10 s and again timed out). Nothing else fails.
+    assert all(o.result == "503" for o in failed), result.describe()
+    assert len(failed) <= 16, f"{result.describe()}\n{explain(heal_site, ready)()}"
+
+
+def test_g_the_last_client_in_rotation_is_never_taken_out(heal_site, ready):
+    """client1 stopped by the operator; client2 past its memory quota is the last client in rotation:
+    the watchdog defers its restart (nothing fails meanwhile) and restarts it once client1 is back."""
+    rpc = ready.rpc()
+    watchdog_log = heal_site.path / "var" / "log" / "watchdog.log"
+    seen = len(watchdog_log.read_text())
+    old = running_pid(ready, CLIENTS[1])
+
+    def fault(load) -> None:
+        rpc.supervisor.stopProcess(CLIENTS[0])
+        poll_for(lambda: not up(heal_site, "client1"), 30, "client1 out of haproxy's rotation", interval=0.2)
+        status, body, _ = http_get(f"http://127.0.0.1:{heal_site.ports.client(2)}/_test/grow?mb=160", timeout=30)
+        assert status == 200, body
+        poll_for(lambda: "client2 is the last client in rotation" in watchdog_log.read_text()[seen:], 60,
+                 "the watchdog deferring client2's restart", lambda: watchdog_log.read_text()[seen:][-2000:],
+                 interval=0.2)
+        assert pid_of(ready, CLIENTS[1]) == old, "the last client in rotation was restarted"
+        assert up(heal_site, "client2")
+        rpc.supervisor.startProcess(CLIENTS[0])
+
+    try:
+        result = under_load(front(heal_site), "last client in rotation", fault,
+                            lambda: pid_of(ready, CLIENTS[1]) not in (0, old) and serving(heal_site, ready))
+    finally:
+        if rpc.supervisor.getProcessInfo(CLIENTS[0])["statename"] != "RUNNING":
+            rpc.supervisor.startProcess(CLIENTS[0])
+    ready.seen_pids.update(pid_of(ready, name) for name in CLIENTS)
+    assert_nothing_lost(result, explain(heal_site, ready))
+    assert "restarted (memory" in watchdog_log.read_text()[seen:]
