@@ -37,6 +37,7 @@ class Settings:
     health_path: str = "/health"
     connect_timeout: float = 60.0
     health_timeout: float = 5.0
+    start_delay: float = 0.0
 
 
 def address(text: str) -> Address:
@@ -106,6 +107,8 @@ def build_parser() -> argparse.ArgumentParser:
         help="seconds to keep retrying the ZEO server at start (default 60)")
     add("--health-timeout", default=5.0, type=bounded(float, 0.1, 300),
         help="seconds a health check may wait for the database (default 5)")
+    add("--start-delay", default=0.0, type=bounded(float, 0, 3600),
+        help="tests only: seconds to sleep after binding the port before answering (default 0)")
     return parser
 
 
@@ -122,4 +125,5 @@ def parse_arguments(argv: Sequence[str] | None = None) -> Settings:
         health_path=args.health_path,
         connect_timeout=args.connect_timeout,
         health_timeout=args.health_timeout,
+        start_delay=args.start_delay,
     )

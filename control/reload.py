@@ -8,7 +8,9 @@ bin/clientN script, haproxy's in haproxy.cfg). reload:
    removed, added groups are added (and start), a group whose sections changed is re-added;
 2. restarts each remaining program one at a time (clients out of haproxy first, through
    control.restart) when what it runs from changed after it started: its command, a file named in
-   it (bin/client1, haproxy.cfg, the VCL) or a configuration file such a script names (zeo.conf).
+   it (bin/client1, haproxy.cfg, the VCL) or a configuration file such a script names (zeo.conf);
+3. starts, the same way, each program that is STOPPED, EXITED or FATAL when what it runs from
+   changed after its last start (a fixed command brings a FATAL client back).
 
 bin/buildout records, per program, a digest of all that and when it changed
 (var/supervisor/digests.json, recipes/digests.py); the digest current when a process started is
@@ -43,7 +45,11 @@ def started_at(pid: int) -> float | None:
 
 def stale(history: dict[str, list[list[object]]], name: str, pid: int) -> bool:
     """Whether what the program runs from changed since this process started."""
-    start = started_at(pid)
+    return changed_since(history, name, started_at(pid))
+
+
+def changed_since(history: dict[str, list[list[object]]], name: str, start: float | None) -> bool:
+    """Whether what the program runs from changed after `start` (epoch seconds)."""
     entries = history.get(name)
     if start is None or not entries:
         return False
@@ -88,6 +94,15 @@ def apply_groups(rpc: Any, say: Callable[[str], None]) -> set[str]:
     return set(changed) | set(added)
 
 
+def needs_restart(history: dict[str, list[list[object]]], info: dict[str, Any]) -> bool:
+    """A RUNNING process older than its files, or a STOPPED/EXITED/FATAL one whose files changed since."""
+    if info["statename"] == "RUNNING":
+        return stale(history, info["name"], info["pid"])
+    if info["statename"] in ("STOPPED", "EXITED", "FATAL"):
+        return bool(info.get("start")) and changed_since(history, info["name"], float(info["start"]))
+    return False
+
+
 def main(site: Site, argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="sitestack reload", description=describe)
     parser.add_argument("--dry-run", action="store_true", help="say what would be restarted, change nothing")
@@ -100,9 +115,10 @@ def main(site: Site, argv: list[str]) -> int:
     failed = 0
     for info in sorted(rpc.supervisor.getAllProcessInfo(), key=lambda i: (i["group"], i["name"])):
         namespec = f"{info['group']}:{info['name']}"
-        if info["group"] in fresh or info["statename"] != "RUNNING" or not stale(history, info["name"], info["pid"]):
+        if info["group"] in fresh or not needs_restart(history, info):
             continue
-        reason = "its command or files changed since it started"
+        reason = "its command or files changed since it " + ("started" if info["statename"] == "RUNNING"
+                                                             else f"last started ({info['statename']})")
         say(f"{'would restart' if options.dry_run else 'restarting'} {namespec}: {reason}")
         if not options.dry_run and not restart(namespec, reason):
             say(f"FAILED to restart {namespec}")

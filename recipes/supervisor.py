@@ -28,7 +28,7 @@ OPTIONS = (
     "supervisord-environment", "env-path", "programs", "eventlisteners", "groups", "include",
     "plugins", "sections", "supervisord-conf",
     # sitestack's own
-    "memmon-email", "listener-events", "httpok-timeout", "eggs", "balancer", "mode", "system-conf",
+    "memmon-email", "listener-events", "httpok-timeout", "watchdog-grace", "eggs", "balancer", "mode", "system-conf",
 )
 SECTIONS = ("global", "ctl", "http", "rpc", "services")
 LISTENERS = ("watchdog", "memmon", "httpok")  # bin/sitestack-<kind>: listeners.watchdog.<kind>
@@ -71,6 +71,7 @@ def program_from_part(published: PublishedProgram, log_dir: Path) -> Program:
         memory_quota=published.memory_quota,
         watchdog=published.watchdog,
         address=published.address,
+        start_timeout=published.start_timeout,
     )
 
 
@@ -136,7 +137,8 @@ def automatic_groups(programs: list[Program]) -> list[Group]:
 
 
 def default_listeners(programs: list[Program], groups: list[Group], bin_dir: Path,
-                      events: str, timeout: int, email: str, log_dir: Path | None = None) -> list[EventListener]:
+                      events: str, timeout: int, email: str, log_dir: Path | None = None,
+                      grace: int | None = None) -> list[EventListener]:
     """The watchdog: memmon for memory quotas (one -g per group that shares one quota), httpok per health URL."""
     quota_args: list[str] = []
     covered: set[str] = set()
@@ -165,7 +167,8 @@ def default_listeners(programs: list[Program], groups: list[Group], bin_dir: Pat
     if not segments:
         return []
     settings = (("stderr_logfile", str(log_dir / "watchdog.log")),) if log_dir else ()
-    return [EventListener("watchdog", events, " ".join([str(bin_dir / "sitestack-watchdog"), *segments]),
+    policy = ["--grace", str(grace)] if grace is not None else []
+    return [EventListener("watchdog", events, " ".join([str(bin_dir / "sitestack-watchdog"), *policy, *segments]),
                           settings)]
 
 
@@ -206,6 +209,9 @@ class Recipe:
         events = reader.get("listener-events", _events_option, "TICK_5")
         timeout = reader.get("httpok-timeout", lambda t: convert.integer(t, 1, 3600), 2)
         email = reader.get("memmon-email", convert.email, "")
+        # seconds after a start before the watchdog judges a program that has not answered yet
+        # (a part's start-timeout wins for its programs)
+        grace = reader.get("watchdog-grace", lambda t: convert.integer(t, 0, 86400), None)
         programs, from_parts = self._programs(buildout, options, reader)
         listeners = self._parse_lines(reader, options, "eventlisteners", parse_listener)
         groups = self._parse_lines(reader, options, "groups", parse_group) + self.part_groups
@@ -216,7 +222,8 @@ class Recipe:
                    if g.name not in explicit]
         if not lines(options, "eventlisteners") and from_parts:
             log_dir = Path(options.get("childlogdir", "").strip() or self.paths.var / "log")
-            listeners = default_listeners(from_parts, groups, self.paths.bin, events, timeout, email, log_dir)
+            listeners = default_listeners(from_parts, groups, self.paths.bin, events, timeout, email, log_dir,
+                                          grace)
             if "superlance" not in self.plugins:
                 self.plugins.append("superlance")
         listeners += self.part_listeners
@@ -379,7 +386,8 @@ def site_description(directory: Path, conf: Path, config: SupervisorConfig,
     # no group is in supervisor's own group named after it
     programs = [
         {"name": process, "group": group_of.get(p.name, p.name), "priority": p.priority,
-         "health_url": p.health_url, "address": p.address, "watchdog": p.watchdog, "memory_quota": p.memory_quota}
+         "health_url": p.health_url, "address": p.address, "watchdog": p.watchdog, "memory_quota": p.memory_quota,
+         "start_timeout": p.start_timeout}
         for p in config.programs
         for process in _process_names(p, group_of.get(p.name, ""))
     ]

@@ -142,6 +142,7 @@ class Program:
     memory_quota: int | None = None
     watchdog: bool = False
     address: str = ""
+    start_timeout: int = 0  # seconds a restart waits for it to answer (0: the default)
 
     def setting(self, key: str, default: str = "") -> str:
         return dict(self.settings).get(key, default)
