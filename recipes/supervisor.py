@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import logging
 from collections.abc import MutableMapping
 from pathlib import Path
 from typing import Any
@@ -220,9 +221,11 @@ class Recipe:
         chosen = {member for g in self.part_groups for member in g.programs}
         groups += [g for g in automatic_groups([p for p in from_parts if p.name not in chosen])
                    if g.name not in explicit]
-        if not lines(options, "eventlisteners") and from_parts:
+        # priority lines with a health URL or a memory quota are watched like a part's programs
+        watched = from_parts + [p for p in programs if p not in from_parts and (p.health_url or p.memory_quota)]
+        if not lines(options, "eventlisteners") and watched:
             log_dir = Path(options.get("childlogdir", "").strip() or self.paths.var / "log")
-            listeners = default_listeners(from_parts, groups, self.paths.bin, events, timeout, email, log_dir,
+            listeners = default_listeners(watched, groups, self.paths.bin, events, timeout, email, log_dir,
                                           grace)
             if "superlance" not in self.plugins:
                 self.plugins.append("superlance")
@@ -243,6 +246,16 @@ class Recipe:
         self._check_directories(reader)
         self.balancer = self._balancer(buildout, reader)
         reader.done()
+        self._warn_unchecked(programs)
+
+    def _warn_unchecked(self, programs: list[Program]) -> None:
+        """A balanced program without a health URL: restarts can only wait for haproxy's check."""
+        servers = set(self.balancer["servers"]) if self.balancer else set()
+        for program in programs:
+            if program.name in servers and not program.health_url:
+                logging.getLogger(self.name).warning(
+                    "%s: haproxy balances to it but it has no health URL; restarts wait for haproxy's own "
+                    "check and the watchdog does not watch it (give it health-url=... in its (...))", program.name)
 
     def _check_directories(self, reader: OptionReader) -> None:
         """Every directory install writes in can be written: a failure there would come after
@@ -285,7 +298,10 @@ class Recipe:
         for number, line in enumerate(lines(options, "programs"), 1):
             if is_program_line(line):
                 try:
-                    programs.append(parse_program(line))
+                    program = parse_program(line)
+                    programs.append(program)
+                    if program.address:
+                        claim_address(reader, "programs", addresses, program.address, program.name, line)
                 except Invalid as error:
                     reader.problem("programs", f"line {number}: {error}", line)
                 continue
