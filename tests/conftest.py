@@ -28,3 +28,21 @@ def machine_crontab_untouched():
     before = _real_crontab()
     yield
     assert _real_crontab() == before, "a test changed the machine's real crontab"
+
+
+def pytest_collection_finish(session):
+    """Start the Zope site's build in the background when tests/e2e/test_zope.py is selected (minutes)."""
+    if any(item.nodeid.startswith("tests/e2e/test_zope.py") or "/e2e/test_zope.py" in str(item.fspath)
+           for item in session.items):
+        from e2e.zope_build import ZopeBuild
+
+        session.config.stash[ZOPE_BUILD] = ZopeBuild().start()
+
+
+def pytest_sessionfinish(session):
+    build = session.config.stash.get(ZOPE_BUILD, None)
+    if build is not None:
+        build.close()
+
+
+ZOPE_BUILD = pytest.StashKey()

@@ -41,6 +41,7 @@ class Load:
     limit: int = 4000          # requests per thread at most
     seconds: float = 90.0      # and for this long at most
     pause: float = 0.01
+    bust: bool = False         # a query string of its own on each request, so varnish never answers from cache
     results: list[tuple[float, int, float]] = field(default_factory=list)  # (start, status, latency)
     _stop: threading.Event = field(default_factory=threading.Event)
     _workers: list[threading.Thread] = field(default_factory=list)
@@ -59,12 +60,13 @@ class Load:
 
     def _run(self) -> None:
         deadline = time.monotonic() + self.seconds
-        for _ in range(self.limit):
+        for number in range(self.limit):
             if self._stop.is_set() or time.monotonic() > deadline:
                 return
             started = time.monotonic()
+            url = f"{self.url}?n={threading.get_ident()}-{number}" if self.bust else self.url
             try:
-                with urllib.request.urlopen(self.url, timeout=40) as response:
+                with urllib.request.urlopen(url, timeout=40) as response:
                     response.read()
                     status = response.status
             except urllib.error.HTTPError as error:
