@@ -67,6 +67,7 @@ class ServerState:
     status: str  # UP, UP 1/2, DOWN, DOWN 1/2, DRAIN, MAINT, NOLB, no check
     sessions: int
     throttle: int | None = None  # percent while in slow start, else None
+    last_change: int | None = None  # seconds since its status last changed
 
     @property
     def in_rotation(self) -> bool:
@@ -111,9 +112,10 @@ def parse_stat(text: str, backend: str) -> dict[str, ServerState]:
     servers = {}
     for row in csv.DictReader(io.StringIO("\n".join(lines))):
         if row.get("pxname") == backend and row.get("svname") not in ("FRONTEND", "BACKEND", None):
-            throttle = row.get("throttle") or ""
+            throttle, lastchg = row.get("throttle") or "", row.get("lastchg") or ""
             servers[row["svname"]] = ServerState(row["svname"], row.get("status", ""), int(row.get("scur") or 0),
-                                                 int(throttle) if throttle.isdigit() else None)
+                                                 int(throttle) if throttle.isdigit() else None,
+                                                 int(lastchg) if lastchg.isdigit() else None)
     return servers
 
 

@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
 
-from control.restart import Policy, RestartResult, RuntimeSocket, restart_client
+from control.restart import Policy, RestartResult, RuntimeSocket, ServerState, restart_client
 from control.site import Site, load_site
 from control.underway import UnderWay
 from listeners.rules import (
@@ -188,6 +188,7 @@ class Watchdog:
         self.verdicts = Verdicts(settings.failures)
         self.alerted: dict[str, float] = {}
         self.answered: dict[str, float] = {}  # namespec -> start time of the process seen answering
+        self.servers: dict[str, ServerState] = {}  # haproxy's view, read once per tick
         self.me = os.environ.get("SUPERVISOR_PROCESS_NAME", "")
 
     def log(self, message: str) -> None:
@@ -203,13 +204,23 @@ class Watchdog:
     def busy(self) -> set[str]:
         """Names and namespecs a restart is handling, or that haproxy has drained or in maintenance."""
         names = UnderWay(self.site.directory / "var").handling()
+        self.servers = {}
         if self.site.balancer:
             try:
-                servers = RuntimeSocket(self.site.balancer.socket, self.site.balancer.backend, 2.0).servers()
+                self.servers = RuntimeSocket(self.site.balancer.socket, self.site.balancer.backend, 2.0).servers()
             except OSError:
-                servers = {}
-            names |= {name for name, state in servers.items() if out_of_rotation(state.status)}
+                pass
+            names |= {name for name, state in self.servers.items() if out_of_rotation(state.status)}
         return names
+
+    def answered_since(self, process: Process) -> float | None:
+        """The start time of the process last seen answering: by this watchdog, or by haproxy's check
+        (its server went UP after this process started)."""
+        state = self.servers.get(process.name)
+        if state and state.status.startswith("UP") and state.last_change is not None and process.start and \
+                state.last_change < process.uptime:
+            self.answered[process.namespec] = process.start
+        return self.answered.get(process.namespec)
 
     def tick(self) -> list[RestartResult]:
         busy = self.busy()
@@ -235,7 +246,7 @@ class Watchdog:
         failure = watch.judge(*fetch(watch))
         if failure is None:
             self.answered.update((p.namespec, p.start) for p in running)
-        elif any(still_starting(p, self.answered.get(p.namespec), self.grace(p)) for p in running) or \
+        elif any(still_starting(p, self.answered_since(p), self.grace(p)) for p in running) or \
                 any(p.state in ("STARTING", "BACKOFF") for p in targets):
             self.verdicts.reset(watch.url)  # starting: judged once it answered, or after its grace
             return
