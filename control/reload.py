@@ -57,33 +57,51 @@ def changed_since(history: dict[str, list[list[object]]], name: str, start: floa
     return then is not None and then != entries[-1][1]
 
 
-def restarter(site: Site, rpc: Any, say: Callable[[str], None]) -> Callable[[str, str], bool]:
-    """restart(namespec, reason): control.restart's routine (drains a client in haproxy first)."""
+Restarter = Callable[..., bool]
+
+
+def restarter(site: Site, rpc: Any, say: Callable[[str], None]) -> Restarter:
+    """restart(namespec, reason, before_start=None): control.restart's routine (drains a client first)."""
     try:
         from control.restart import Policy, restart_client
     except ImportError:  # the seam: without control.restart, a plain supervisor restart
-        def plain(namespec: str, reason: str) -> bool:
+        def plain(namespec: str, reason: str, before_start: Callable[[], None] | None = None) -> bool:
             rpc.supervisor.stopProcess(namespec)
+            if before_start is not None:
+                before_start()
             return bool(rpc.supervisor.startProcess(namespec))
         return plain
 
-    def drained(namespec: str, reason: str) -> bool:
+    def drained(namespec: str, reason: str, before_start: Callable[[], None] | None = None) -> bool:
         # an operator's restart: no hourly budget, and wait a while for a turn rather than refuse
         result = restart_client(site, namespec, reason, Policy(automatic=False, wait_turn=120.0), rpc=rpc,
-                                progress=lambda line: say(f"  {line}"))
+                                progress=lambda line: say(f"  {line}"), before_start=before_start)
         say(f"  {result.describe()}")
         return bool(result.ok)
     return drained
 
 
-def apply_groups(rpc: Any, say: Callable[[str], None]) -> set[str]:
-    """supervisorctl update's group part; returns the groups it (re)started."""
+def apply_groups(rpc: Any, say: Callable[[str], None], site: Site | None = None,
+                 restart: Restarter | None = None) -> set[str]:
+    """supervisorctl update's group part; returns the groups it (re)started.
+
+    With sitestack's rpcinterface (supervisord mode), a changed group is re-added one member at a
+    time: each running member is restarted through `restart` and takes its new configuration
+    between its stop and its start, so the other clients keep serving.
+    """
     [[added, changed, removed]] = rpc.supervisor.reloadConfig()
     for group in removed:
         say(f"removing group {group}")
         rpc.supervisor.stopProcessGroup(group)
         rpc.supervisor.removeProcessGroup(group)
+    one_by_one = site is not None and restart is not None and "sitestack.replaceProcess" in \
+        rpc.system.listMethods()
     for group in changed:
+        # programs of the site only: an event listener pool (the watchdog) is re-added whole
+        if one_by_one and any(p.group == group for p in site.programs):  # type: ignore[union-attr]
+            say(f"re-adding group {group} one process at a time (its supervisord.conf sections changed)")
+            readd_one_by_one(rpc, say, site, restart, group)  # type: ignore[arg-type]
+            continue
         say(f"re-adding group {group} (its supervisord.conf sections changed)")
         rpc.supervisor.stopProcessGroup(group)
         rpc.supervisor.removeProcessGroup(group)
@@ -92,6 +110,33 @@ def apply_groups(rpc: Any, say: Callable[[str], None]) -> set[str]:
         say(f"adding group {group}")
         rpc.supervisor.addProcessGroup(group)
     return set(changed) | set(added)
+
+
+def readd_one_by_one(rpc: Any, say: Callable[[str], None], site: Site, restart: Restarter, group: str) -> None:
+    """Each member of a changed group in turn: stopped, given its new configuration, started."""
+    running = {i["name"]: i["statename"] for i in rpc.supervisor.getAllProcessInfo() if i["group"] == group}
+    wanted = [p.name for p in sorted(site.programs, key=lambda p: (p.priority, p.name)) if p.group == group]
+    for name in [*[n for n in wanted if n in running], *[n for n in running if n not in wanted],
+                 *[n for n in wanted if n not in running]]:
+        namespec = f"{group}:{name}"
+        swap = lambda name=name: rpc.sitestack.replaceProcess(group, name)  # noqa: E731
+        if name in running and name in wanted and not rpc.sitestack.processChanged(group, name):
+            continue  # its own section did not change: it keeps running as it is
+        if name in running and name in wanted and running[name] == "RUNNING":
+            say(f"restarting {namespec} with its new configuration")
+            if not restart(namespec, "its supervisord.conf section changed", before_start=swap):
+                say(f"FAILED to restart {namespec}")
+        elif name in running and name not in wanted:
+            say(f"removing {namespec}")
+            if running[name] not in ("STOPPED", "EXITED", "FATAL"):
+                rpc.supervisor.stopProcess(namespec)
+            swap()
+        else:
+            say(f"{'adding' if name not in running else 'updating'} {namespec}")
+            swap()
+            if name not in running:
+                rpc.supervisor.startProcess(namespec, False)
+    rpc.sitestack.finishGroup(group)
 
 
 def needs_restart(history: dict[str, list[list[object]]], info: dict[str, Any]) -> bool:
@@ -109,9 +154,9 @@ def main(site: Site, argv: list[str]) -> int:
     options = parser.parse_args(argv)
     rpc = site.rpc()
     say = lambda line: print(line, flush=True)  # noqa: E731
-    fresh = set() if options.dry_run else apply_groups(rpc, say)
-    history = digests.read_history(site.directory / HISTORY)
     restart = restarter(site, rpc, say)
+    fresh = set() if options.dry_run else apply_groups(rpc, say, site, restart)
+    history = digests.read_history(site.directory / HISTORY)
     failed = 0
     for info in sorted(rpc.supervisor.getAllProcessInfo(), key=lambda i: (i["group"], i["name"])):
         namespec = f"{info['group']}:{info['name']}"

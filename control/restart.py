@@ -241,11 +241,12 @@ class Restart:
     """One restart in steps; `run` does them in order and always puts the server back."""
 
     def __init__(self, site: Site, namespec: str, program: SiteProgram | None, reason: str, policy: Policy,
-                 rpc: Any, balancer: RuntimeSocket | None, progress: Progress, hung: bool, expect_pid: int = 0) -> None:
+                 rpc: Any, balancer: RuntimeSocket | None, progress: Progress, hung: bool, expect_pid: int = 0,
+                 before_start: Callable[[], None] | None = None) -> None:
         self.site, self.namespec, self.program, self.reason = site, namespec, program, reason
         self.policy, self.rpc, self.balancer, self.progress, self.hung = policy, rpc, balancer, progress, hung
         self.server = program.name if program and balancer and program.name in site.balancer.servers else ""  # type: ignore[union-attr]
-        self.expect_pid = expect_pid
+        self.expect_pid, self.before_start = expect_pid, before_start
         self.url = program.health_url if program else ""
         self.start_timeout = (program.start_timeout if program else 0) or policy.start_timeout
         self.deadline = time.monotonic() + self.start_timeout
@@ -363,6 +364,8 @@ class Restart:
         Without a health URL a balanced client waits for haproxy's check (put_back); any other
         program is ready when supervisor says RUNNING.
         """
+        if self.before_start is not None:
+            self.before_start()  # e.g. reload: the stopped process takes its new configuration
         self.rpc.supervisor.startProcess(self.namespec, False)
         self.deadline = time.monotonic() + self.start_timeout
         what = self.url or "RUNNING"
@@ -440,7 +443,7 @@ def resolve(site: Site, name: str, rpc: Any) -> tuple[str, SiteProgram | None]:
 
 def restart_client(site: Site, name: str, reason: str, policy: Policy = Policy(), *, rpc: Any = None,
                    progress: Progress = lambda message: None, hung: bool = False,
-                   expect_pid: int = 0) -> RestartResult:
+                   expect_pid: int = 0, before_start: Callable[[], None] | None = None) -> RestartResult:
     """Restart one program (client1, zeo-clients:client1, pool:worker_00) without losing a request.
 
     reason: said in logs and alerts ("memory 900MB > 800MB", "health: timed out", "rolling restart").
@@ -449,9 +452,11 @@ def restart_client(site: Site, name: str, reason: str, policy: Policy = Policy()
     progress: called with one line per step.
     hung: the client is known not to answer (skip waiting for its requests; kill it if TERM does not work).
     expect_pid: the pid the caller judged; another one now means someone else restarted it (deferred).
+    before_start: called between the stop and the start (reload swaps the process's configuration there).
     Returns a RestartResult; it never raises for a restart that could not be done.
     """
     rpc = rpc if rpc is not None else site.rpc()
     namespec, program = resolve(site, name, rpc)
     balancer = RuntimeSocket(site.balancer.socket, site.balancer.backend) if site.balancer else None
-    return Restart(site, namespec, program, reason, policy, rpc, balancer, progress, hung, expect_pid).run()
+    return Restart(site, namespec, program, reason, policy, rpc, balancer, progress, hung, expect_pid,
+                   before_start).run()

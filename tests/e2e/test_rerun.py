@@ -47,16 +47,18 @@ def test_reload_restarts_only_what_changed(site, stack):
                {k: v for k, v in before.items() if k != "zeo-clients:client2"}, (before, after, out)
 
         # a program added (client3, with whatever listeners watch it), then removed again
+        before = pids(stack)
         config.write_text(good.replace("clients = 2", "clients = 3", 1))
         site.buildout()
         out = reload(site).stdout
         infos = poll_for(stack.all_running, 90, "every program RUNNING with client3", stack.explain)
         names = {f"{i['group']}:{i['name']}" for i in infos}
         assert "zeo-clients:client3" in names, (names, out)
-        # supervisor cannot add one process to a running group: the zeo-clients group is re-added (its
-        # clients restart) and haproxy restarts with its new server list; the rest keeps running
+        # the zeo-clients group is re-added one process at a time (control/rpcinterface.py): client3 is
+        # added, client1 and client2 keep running; haproxy restarts with its new server list
+        assert "adding zeo-clients:client3" in out, out
         now = pids(stack)
-        for kept in ("zeo-cluster:zeoserver", "front:varnish"):
+        for kept in ("zeo-cluster:zeoserver", "front:varnish", "zeo-clients:client1", "zeo-clients:client2"):
             assert now[kept] == before[kept], (kept, out)
 
         config.write_text(good)
@@ -83,3 +85,33 @@ def test_removing_the_crontab_part_removes_exactly_its_block(site):
         config.write_text(good)
         site.buildout()
     assert site.crontab.read_text() == with_block
+
+
+def test_reload_re_adds_a_changed_group_one_client_at_a_time(site, stack):
+    """Both clients' supervisord.conf sections change: they restart in turn, and the site never stops serving."""
+    from e2e.test_selfheal import Load, failures
+
+    config = site.path / "buildout.cfg"
+    good = config.read_text()
+    try:
+        poll_for(stack.all_running, 90, "every program RUNNING", stack.explain)
+        before = pids(stack)
+        config.write_text(good + "\n[clients]\ntest-memory-growth = true\n")  # an environment= line in both
+        site.buildout()
+        with Load(f"http://127.0.0.1:{site.ports.varnish}/api/notes") as load:
+            out = reload(site).stdout
+        assert "re-adding group zeo-clients one process at a time" in out, out
+        assert out.index("restarting zeo-clients:client1 with its new configuration") < \
+            out.index("zeo-clients:client1: back in rotation") < \
+            out.index("restarting zeo-clients:client2 with its new configuration"), out
+        after = pids(stack)
+        assert all(after[c] != before[c] for c in ("zeo-clients:client1", "zeo-clients:client2")), out
+        assert after["zeo-cluster:zeoserver"] == before["zeo-cluster:zeoserver"], out
+        info = stack.rpc().supervisor.getProcessInfo("zeo-clients:client1")
+        environ = (open(f"/proc/{info['pid']}/environ", "rb").read().split(b"\0"))
+        assert b"SITESTACK_TEST_MEMORY_GROWTH=1" in environ  # it runs from the new section
+        assert len(load.results) > 50 and not load.failed, failures(site, load)
+    finally:
+        config.write_text(good)
+        site.buildout()
+        reload(site)
