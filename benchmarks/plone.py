@@ -51,6 +51,7 @@ if "Plone" not in root.objectIds():
 print("site ready")
 """
 INSTANCES = ("zeo-clients:instance1", "zeo-clients:instance2")
+SITE_USER = "sitestack"  # base.cfg [site] user
 
 
 def build(top: Path) -> tuple[Path, Ports, float]:
@@ -134,7 +135,10 @@ def main() -> int:
         script = top / "create.py"
         script.write_text(CREATE_SITE)
         script.chmod(0o644)
-        created = subprocess.run([str(site / "bin" / "instance1"), "run", str(script)], cwd=site,
+        # as the site user: run as root, Zope would leave root-owned files in var/cache (Chameleon's
+        # compiled templates) that the instances, running as the site user, cannot replace
+        as_user = ["runuser", "-u", SITE_USER, "--"] if os.geteuid() == 0 else []
+        created = subprocess.run([*as_user, str(site / "bin" / "instance1"), "run", str(script)], cwd=site,
                                  capture_output=True, text=True, timeout=900, stdin=subprocess.DEVNULL)
         assert "site ready" in created.stdout, (created.stdout[-3000:], created.stderr[-3000:])
         note("create_site_s", time.monotonic() - started)
