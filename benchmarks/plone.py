@@ -131,6 +131,9 @@ def main() -> int:
         stack = Stack(site)
         stack.start()
         poll_for(stack.all_running, 300, "every program RUNNING", stack.explain)
+        # both instances have created Zope's root objects (else the script's own start conflicts with theirs)
+        poll_for(lambda: all(answers(f"http://127.0.0.1:{ports.client(n)}/") for n in (1, 2)), 300,
+                 "both instances answering /", stack.explain)
         started = time.monotonic()
         script = top / "create.py"
         script.write_text(CREATE_SITE)
