@@ -15,6 +15,7 @@ from waitress.wasyncore import close_all
 
 from appserver.database import StartupError, open_database
 from appserver.health import DatabaseHealth
+from appserver.lanes import LanedDispatcher
 from appserver.settings import Settings, parse_arguments
 from appserver.wsgi import ClientMiddleware, announce_client, load_application
 
@@ -58,6 +59,8 @@ def serve(settings: Settings, db: ZODB.DB, app: Any) -> None:
     """Serve app on the listen address until a signal stops the loop."""
     health = DatabaseHealth(db, settings.health_timeout, settings.reconnect_grace)
     wrapped = ClientMiddleware(app, db, settings.name, settings.health_path, health)
+    dispatcher = LanedDispatcher(settings.health_path)
+    dispatcher.set_thread_count(settings.threads)
     try:
         server: Any = waitress.create_server(
             wrapped,
@@ -65,9 +68,15 @@ def serve(settings: Settings, db: ZODB.DB, app: Any) -> None:
             port=settings.listen.port,
             threads=settings.threads,
             ident="sitestack",
+            _dispatcher=dispatcher,
         )
     except OSError as error:
+        dispatcher.shutdown()
         raise StartupError(f"cannot listen on {settings.listen}: {error.strerror or error}") from None
+    if settings.start_delay:
+        # tests only: bound but not answering yet, like Plone loading its configuration
+        log.info("start delay: sleeping %gs after binding %s", settings.start_delay, settings.listen)
+        time.sleep(settings.start_delay)
     log.info("serving %s on http://%s (%d threads)", settings.app, settings.listen, settings.threads)
     try:
         server.run()  # returns after a Stopped: waitress catches SystemExit, stops its threads

@@ -38,6 +38,7 @@ class Settings:
     connect_timeout: float = 60.0
     health_timeout: float = 5.0
     reconnect_grace: float = 15.0
+    start_delay: float = 0.0
 
 
 def address(text: str) -> Address:
@@ -109,6 +110,8 @@ def build_parser() -> argparse.ArgumentParser:
         help="seconds a health check may wait for the database (default 5)")
     add("--reconnect-grace", default=15.0, type=bounded(float, 0, 3600),
         help="seconds a lost ZEO connection still counts as healthy while requests wait for it (default 15)")
+    add("--start-delay", default=0.0, type=bounded(float, 0, 3600),
+        help="tests only: seconds to sleep after binding the port before answering (default 0)")
     return parser
 
 
@@ -126,4 +129,5 @@ def parse_arguments(argv: Sequence[str] | None = None) -> Settings:
         connect_timeout=args.connect_timeout,
         health_timeout=args.health_timeout,
         reconnect_grace=args.reconnect_grace,
+        start_delay=args.start_delay,
     )

@@ -14,8 +14,11 @@ bin/clientN script, haproxy's in haproxy.cfg). reload:
    removed (haproxy no longer sends them anything);
 3. restarts each remaining program one at a time (clients out of haproxy first, through
    control.restart) when what it runs from changed after it started: its command, a file named in
-   it (bin/client1) or a configuration file such a script names (zeo.conf). haproxy and varnish
-   are restarted only when their command itself changed.
+   it (bin/client1) or a configuration file such a script names (zeo.conf), or whose own section
+   in supervisord.conf changed. haproxy and varnish are restarted only when their command itself
+   changed;
+4. starts, the same way, each program that is STOPPED, EXITED or FATAL when what it runs from
+   changed after its last start (a fixed command brings a FATAL client back).
 
 bin/buildout records, per program, a digest of all that and when it changed
 (var/supervisor/digests.json, recipes/digests.py); the digest current when a process started is
@@ -56,31 +59,42 @@ def started_at(pid: int) -> float | None:
 def stale(history: dict[str, list[list[object]]], name: str, pid: int,
           applied: dict[str, list[object]] | None = None) -> bool:
     """Whether what the program runs from changed since this process started (or was last reloaded)."""
-    start = started_at(pid)
+    reloaded = (applied or {}).get(name)
+    entries = history.get(name)
+    if reloaded and entries and reloaded[0] == pid:  # this very process was reloaded to that digest
+        return reloaded[1] != entries[-1][1]
+    return changed_since(history, name, started_at(pid))
+
+
+def changed_since(history: dict[str, list[list[object]]], name: str, start: float | None) -> bool:
+    """Whether what the program runs from changed after `start` (epoch seconds)."""
     entries = history.get(name)
     if start is None or not entries:
         return False
-    reloaded = (applied or {}).get(name)
-    if reloaded and reloaded[0] == pid:  # this very process was reloaded to that digest
-        return reloaded[1] != entries[-1][1]
     then = digests.digest_at(history, name, start)
     return then is not None and then != entries[-1][1]
 
 
-def restarter(site: Site, rpc: Any, say: Callable[[str], None]) -> Callable[[str, str], bool]:
-    """restart(namespec, reason): control.restart's routine (drains a client in haproxy first)."""
+Restarter = Callable[..., bool]
+
+
+def restarter(site: Site, rpc: Any, say: Callable[[str], None]) -> Restarter:
+    """restart(namespec, reason, before_start=None): control.restart's routine (drains a client first)."""
     try:
         from control.restart import Policy, restart_client
     except ImportError:  # the seam: without control.restart, a plain supervisor restart
-        def plain(namespec: str, reason: str) -> bool:
+        def plain(namespec: str, reason: str, before_start: Callable[[], None] | None = None) -> bool:
             rpc.supervisor.stopProcess(namespec)
+            if before_start is not None:
+                before_start()
             return bool(rpc.supervisor.startProcess(namespec))
         return plain
 
-    def drained(namespec: str, reason: str) -> bool:
+    def drained(namespec: str, reason: str, before_start: Callable[[], None] | None = None) -> bool:
         # an operator's restart: no hourly budget, and wait a while for a turn rather than refuse
         result = restart_client(site, namespec, reason, Policy(automatic=False, wait_turn=120.0), rpc=rpc,
-                                progress=lambda line: say(f"  {line}"), cause="reload")
+                                progress=lambda line: say(f"  {line}"), cause="reload",
+                                before_start=before_start)
         say(f"  {result.describe()}")
         return bool(result.ok)
     return drained
@@ -154,6 +168,16 @@ def reload_front(site: Site, rpc: Any, info: dict[str, Any], command: str) -> st
     return front.reload_varnish(command)
 
 
+def needs_restart(history: dict[str, list[list[object]]], info: dict[str, Any],
+                  applied: dict[str, list[object]] | None = None) -> bool:
+    """A RUNNING process older than its files, or a STOPPED/EXITED/FATAL one whose files changed since."""
+    if info["statename"] == "RUNNING":
+        return stale(history, info["name"], info["pid"], applied)
+    if info["statename"] in ("STOPPED", "EXITED", "FATAL"):
+        return bool(info.get("start")) and changed_since(history, info["name"], float(info["start"]))
+    return False
+
+
 def main(site: Site, argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="sitestack reload", description=describe)
     parser.add_argument("--dry-run", action="store_true", help="say what would be restarted, change nothing")
@@ -165,13 +189,13 @@ def main(site: Site, argv: list[str]) -> int:
     applied = read_applied(site.directory / APPLIED)
     commands = {c["name"]: c["command"] for c in rpc.supervisor.getAllConfigInfo()}
     infos = [i for i in sorted(rpc.supervisor.getAllProcessInfo(), key=lambda i: (i["group"], i["name"]))
-             if i["group"] not in changes.fresh and i["statename"] == "RUNNING"
-             and stale(history, i["name"], i["pid"], applied)]
+             if i["group"] not in changes.fresh and (needs_restart(history, i, applied) or (
+                 i["statename"] == "RUNNING" and f"{i['group']}:{i['name']}" in changes.changed))]
     failed = 0
     for info in infos:
         namespec = f"{info['group']}:{info['name']}"
         command = commands.get(info["name"], "")
-        if front.kind_of(command) is None or namespec in changes.changed:
+        if front.kind_of(command) is None or namespec in changes.changed or info["statename"] != "RUNNING":
             continue
         say(f"{'would reload' if options.dry_run else 'reloading'} {namespec}: its config changed")
         if options.dry_run:
@@ -184,20 +208,25 @@ def main(site: Site, argv: list[str]) -> int:
             say(f"FAILED to reload {namespec}: {error}")
             failed += 1
     remove_leaving(rpc, changes.leaving, say)
-    failed += restart_stale(site, rpc, say, options.dry_run,
+    failed += restart_stale(site, rpc, say, options.dry_run, changes.changed,
                             [i for i in infos if front.kind_of(commands.get(i["name"], "")) is None
-                             or f"{i['group']}:{i['name']}" in changes.changed])
+                             or f"{i['group']}:{i['name']}" in changes.changed or i["statename"] != "RUNNING"])
     say("reload done" if not failed else f"reload: {failed} step(s) failed")
     return 1 if failed else 0
 
 
-def restart_stale(site: Site, rpc: Any, say: Callable[[str], None], dry_run: bool, infos: list[dict[str, Any]]) -> int:
-    """Restart each of these programs in turn; returns how many failed."""
+def restart_stale(site: Site, rpc: Any, say: Callable[[str], None], dry_run: bool, changed: set[str],
+                  infos: list[dict[str, Any]]) -> int:
+    """Restart (or start) each of these programs in turn, clients drained first; returns how many failed."""
     restart = restarter(site, rpc, say)
     failed = 0
     for info in infos:
         namespec = f"{info['group']}:{info['name']}"
-        reason = "its command or files changed since it started"
+        if namespec in changed:
+            reason = "its supervisord.conf section changed"
+        else:
+            reason = "its command or files changed since it " + (
+                "started" if info["statename"] == "RUNNING" else f"last started ({info['statename']})")
         say(f"{'would restart' if dry_run else 'restarting'} {namespec}: {reason}")
         if not dry_run and not restart(namespec, reason):
             say(f"FAILED to restart {namespec}")

@@ -4,8 +4,11 @@
 
 takes the client out of haproxy through its runtime socket (drain, wait for its in-flight
 requests, maint), restarts it through supervisor, waits until its health URL answers 200,
-requests the warm-up paths and puts it back (health up, ready). The memory and health
-listeners (listeners/), `bin/sitestack rolling-restart` and reloads all call it, so the rules
+requests the warm-up paths (by default the page its health URL belongs to), puts it back and
+waits until haproxy reports it UP with its slow start over. A client without a health URL is put
+back DOWN and counts as answering once haproxy's own check brings it UP. While a restart works
+on a client, var/restarting.json says so (control.underway): the watchdog leaves it alone. The
+memory and health listeners (listeners/), `bin/sitestack rolling-restart` and reloads all call it, so the rules
 hold for every cause: at most `Policy.max_out` clients out of rotation at once and never the
 last one in rotation; automatic restarts spend a budget per client per hour, after which they
 alert instead of restarting. A program that is no haproxy server (a worker, a numprocs pool
@@ -34,7 +37,9 @@ from pathlib import Path
 from typing import Any
 
 from control.counters import RestartCounts, cause_of
+from control.ready import fully_up, warmup_paths
 from control.site import Site, SiteProgram
+from control.underway import UnderWay
 
 HOUR = 3600.0
 Progress = Callable[[str], None]
@@ -48,8 +53,9 @@ class Policy:
     per_hour: int = 6               # automatic restarts of one client per hour before alerting
     drain_timeout: float = 10.0     # seconds to wait for in-flight requests
     hung_stop_timeout: float = 1.0  # a hung client gets SIGKILL after this long
-    start_timeout: float = 60.0     # seconds for the restarted client to answer its health URL
-    warmup: tuple[str, ...] = ()    # paths requested on the client before it is put back
+    start_timeout: float = 300.0    # seconds for the restarted client to answer (a part's start-timeout wins)
+    warmup: tuple[str, ...] = ()    # paths requested before it is put back (default: its health URL's page)
+    back_timeout: float = 60.0      # seconds for haproxy to report it UP with its slow start over
     automatic: bool = True          # False (operator): no budget, may wait for a turn
     wait_turn: float = 0.0          # seconds to wait while too many clients are out
 
@@ -61,6 +67,8 @@ class ServerState:
     name: str
     status: str  # UP, UP 1/2, DOWN, DOWN 1/2, DRAIN, MAINT, NOLB, no check
     sessions: int
+    throttle: int | None = None  # percent while in slow start, else None
+    last_change: int | None = None  # seconds since its status last changed
 
     @property
     def in_rotation(self) -> bool:
@@ -106,7 +114,10 @@ def parse_stat(text: str, backend: str) -> dict[str, ServerState]:
     servers = {}
     for row in csv.DictReader(io.StringIO("\n".join(lines))):
         if row.get("pxname") == backend and row.get("svname") not in ("FRONTEND", "BACKEND", None):
-            servers[row["svname"]] = ServerState(row["svname"], row.get("status", ""), int(row.get("scur") or 0))
+            throttle, lastchg = row.get("throttle") or "", row.get("lastchg") or ""
+            servers[row["svname"]] = ServerState(row["svname"], row.get("status", ""), int(row.get("scur") or 0),
+                                                 int(throttle) if throttle.isdigit() else None,
+                                                 int(lastchg) if lastchg.isdigit() else None)
     return servers
 
 
@@ -232,10 +243,16 @@ class Restart:
     """One restart in steps; `run` does them in order and always puts the server back."""
 
     def __init__(self, site: Site, namespec: str, program: SiteProgram | None, reason: str, policy: Policy,
-                 rpc: Any, balancer: RuntimeSocket | None, progress: Progress, hung: bool, cause: str = "") -> None:
+                 rpc: Any, balancer: RuntimeSocket | None, progress: Progress, hung: bool, cause: str = "",
+                 expect_pid: int = 0, before_start: Callable[[], None] | None = None) -> None:
         self.site, self.namespec, self.program, self.reason = site, namespec, program, reason
         self.policy, self.rpc, self.balancer, self.progress, self.hung = policy, rpc, balancer, progress, hung
         self.server = program.name if program and balancer and program.name in site.balancer.servers else ""  # type: ignore[union-attr]
+        self.expect_pid, self.before_start = expect_pid, before_start
+        self.url = program.health_url if program else ""
+        self.start_timeout = (program.start_timeout if program else 0) or policy.start_timeout
+        self.deadline = time.monotonic() + self.start_timeout
+        self.underway = UnderWay(site.directory / "var")
         self.started = time.monotonic()
         self.result = RestartResult(namespec, reason, "failed", cause=cause or cause_of(reason))
 
@@ -259,12 +276,13 @@ class Restart:
                 self.result.message = (f"already restarted {self.policy.per_hour} times in the last hour; "
                                        "not restarting it again (look at its log)")
                 return self.result
-            why = self.take_turn()
+            why = self.handled_elsewhere() or self.take_turn()
             if why:
                 self.result.status, self.result.message = "deferred", why
                 return self.result
             if self.policy.automatic:
                 log.record(self.namespec, time.time())
+            self.underway.begin(self.namespec)
         try:
             self.drain()
             self.stop()
@@ -276,7 +294,19 @@ class Restart:
             self.result.status = "restarted"
         finally:
             self.put_back()
+            with site_lock(self.site):
+                self.underway.end(self.namespec)
         return self.result
+
+    def handled_elsewhere(self) -> str | None:
+        """Why another restart has this client, or its process changed since the caller judged it."""
+        if other := self.underway.by_other(self.namespec):
+            return f"a restart by process {other} is handling it"
+        if self.expect_pid:
+            pid = int(self.rpc.supervisor.getProcessInfo(self.namespec)["pid"])
+            if pid != self.expect_pid:
+                return f"its process changed since it was judged (pid {self.expect_pid} -> {pid or 'none'})"
+        return None
 
     def take_turn(self) -> str | None:
         """Drain the server if the rules allow (called under the site lock); the refusal if not."""
@@ -333,43 +363,74 @@ class Restart:
         return False
 
     def start(self) -> None:
-        """Start through supervisor and wait until the health URL answers 200 (or RUNNING without one)."""
+        """Start through supervisor and wait until the health URL answers 200.
+
+        Without a health URL a balanced client waits for haproxy's check (put_back); any other
+        program is ready when supervisor says RUNNING.
+        """
+        if self.before_start is not None:
+            self.before_start()  # e.g. reload: the stopped process takes its new configuration
         self.rpc.supervisor.startProcess(self.namespec, False)
-        deadline = time.monotonic() + self.policy.start_timeout
-        url = self.program.health_url if self.program else ""
-        while time.monotonic() < deadline:
+        self.deadline = time.monotonic() + self.start_timeout
+        what = self.url or "RUNNING"
+        while time.monotonic() < self.deadline:
             info = self.rpc.supervisor.getProcessInfo(self.namespec)
             self.result.new_pid = int(info["pid"])
             if info["statename"] in ("FATAL", "STOPPED", "EXITED"):
                 raise RestartError(f"{self.namespec} did not start: {info['statename']}")
-            if (http_status(url, 2.0) == 200) if url else info["statename"] == "RUNNING":
-                self.mark("healthy")
-                self.progress(f"{self.namespec}: healthy again after {self.result.timings['healthy']:.1f}s "
-                              f"(pid {self.result.new_pid})")
+            if (http_status(self.url, 2.0) == 200) if self.url else info["statename"] == "RUNNING":
+                self.mark("healthy" if self.url else "running")
+                self.progress(f"{self.namespec}: {'answering' if self.url else 'RUNNING'} after "
+                              f"{time.monotonic() - self.started:.1f}s (pid {self.result.new_pid})")
                 return
-            time.sleep(0.1)
-        raise RestartError(f"{self.namespec} did not answer {url or 'RUNNING'} within {self.policy.start_timeout:.0f}s")
+            time.sleep(0.2)
+        raise RestartError(f"{self.namespec} did not answer {what} within {self.start_timeout:.0f}s "
+                           "(its part's start-timeout)")
 
     def warm_up(self) -> None:
         if not (self.program and self.program.address):
             return
-        for path in self.policy.warmup:
-            status = http_status(f"http://{self.program.address}{path}", 30.0)
+        for path in self.policy.warmup or warmup_paths(self.url):
+            status = http_status(f"http://{self.program.address}{path}", 60.0)
             self.progress(f"{self.namespec}: warm-up {path} answered {status or 'nothing'}")
+
+    def wait_fully_up(self) -> None:
+        """Until haproxy reports the server UP with its slow start over; then the next client may go."""
+        limit = time.monotonic() + self.policy.back_timeout if self.url else max(self.deadline, time.monotonic() + 1)
+        state = None
+        while time.monotonic() < limit:
+            state = self.balancer.servers().get(self.server)  # type: ignore[union-attr]
+            if state is None or fully_up(state.status, state.throttle):
+                if not self.url:
+                    self.mark("healthy")
+                return
+            time.sleep(0.2)
+        seen = f"{state.status}, throttle {state.throttle}" if state else "nothing"
+        what = "UP with its slow start over" if self.url else "UP (haproxy's check; it has no health URL)"
+        raise RestartError(f"haproxy did not report {self.server} {what} in time (last: {seen})")
 
     def put_back(self) -> None:
         """Back into rotation; haproxy's own checks keep it out if it is still unwell."""
         if not self.server or self.result.status in ("deferred", "over-budget"):
             return
         try:
-            if self.result.status == "restarted":
-                self.balancer.set(self.server, "health up")  # type: ignore[union-attr]
+            # it answers its health URL: UP at once; otherwise (no health URL, or the restart failed)
+            # DOWN, so only haproxy's own check brings it back, never traffic to a client still starting
+            answers = self.result.status == "restarted" and self.url
+            self.balancer.set(self.server, "health up" if answers else "health down")  # type: ignore[union-attr]
             self.balancer.set(self.server, "state ready")  # type: ignore[union-attr]
+            if self.result.status == "restarted":
+                self.wait_fully_up()
         except (RestartError, OSError) as error:
+            self.result.status = "failed" if self.result.status == "restarted" else self.result.status
             self.result.message += f"; could not put it back into haproxy: {error}"
             return
         self.mark("back")
-        self.progress(f"{self.namespec}: back in rotation after {self.result.timings['back']:.1f}s")
+        if self.result.status == "restarted":
+            self.progress(f"{self.namespec}: back in rotation after {self.result.timings['back']:.1f}s")
+        else:
+            self.progress(f"{self.namespec}: out of maintenance after {self.result.timings['back']:.1f}s, "
+                          "DOWN until haproxy's check finds it answering")
 
 
 def resolve(site: Site, name: str, rpc: Any) -> tuple[str, SiteProgram | None]:
@@ -385,7 +446,8 @@ def resolve(site: Site, name: str, rpc: Any) -> tuple[str, SiteProgram | None]:
 
 
 def restart_client(site: Site, name: str, reason: str, policy: Policy = Policy(), *, rpc: Any = None,
-                   progress: Progress = lambda message: None, hung: bool = False, cause: str = "") -> RestartResult:
+                   progress: Progress = lambda message: None, hung: bool = False, cause: str = "",
+                   expect_pid: int = 0, before_start: Callable[[], None] | None = None) -> RestartResult:
     """Restart one program (client1, zeo-clients:client1, pool:worker_00) without losing a request.
 
     reason: said in logs and alerts ("memory 900MB > 800MB", "health: timed out", "rolling restart").
@@ -394,9 +456,12 @@ def restart_client(site: Site, name: str, reason: str, policy: Policy = Policy()
     progress: called with one line per step.
     hung: the client is known not to answer (skip waiting for its requests; kill it if TERM does not work).
     cause: what the restart is counted as (control.counters.CAUSES); default: the reason's first word.
+    expect_pid: the pid the caller judged; another one now means someone else restarted it (deferred).
+    before_start: called between the stop and the start (reload swaps the process's configuration there).
     Returns a RestartResult; it never raises for a restart that could not be done.
     """
     rpc = rpc if rpc is not None else site.rpc()
     namespec, program = resolve(site, name, rpc)
     balancer = RuntimeSocket(site.balancer.socket, site.balancer.backend) if site.balancer else None
-    return Restart(site, namespec, program, reason, policy, rpc, balancer, progress, hung, cause).run()
+    return Restart(site, namespec, program, reason, policy, rpc, balancer, progress, hung, cause, expect_pid,
+                   before_start).run()

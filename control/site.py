@@ -20,6 +20,7 @@ class SiteProgram:
     address: str = ""
     watchdog: bool = False
     memory_quota: int | None = None
+    start_timeout: float = 0.0  # seconds a restart waits for it to answer (0: the restart's default)
 
     @property
     def namespec(self) -> str:

@@ -234,3 +234,16 @@ class Verdicts:
 def in_grace(processes: list[Process], grace: float) -> bool:
     """True while any of them started less than `grace` seconds ago."""
     return any(p.start and p.uptime < grace for p in processes)
+
+
+def still_starting(process: Process, answered_since: float | None, grace: float) -> bool:
+    """Not to be judged yet: it has not answered since this start, and its grace is not over.
+
+    answered_since: the start time of the process that last answered (None: never seen answering).
+    """
+    return answered_since != process.start and bool(process.start) and process.uptime < grace
+
+
+def out_of_rotation(status: str) -> bool:
+    """An haproxy server state an operator or a restart set: drained or in maintenance."""
+    return status.startswith(("DRAIN", "MAINT", "NOLB"))

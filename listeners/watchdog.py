@@ -6,12 +6,16 @@
 
 POLICY (long options only, before the superlance flags): --site site.json (the bin/ scripts pass it),
 --failures N (consecutive failed checks before a restart, default 2), --grace S (seconds after a
-start before a process's health is judged, default 10), --max-out K, --per-hour N,
+start during which a process that has not answered yet is not judged, default 10; a part's
+start-timeout in site.json wins for its programs), --max-out K, --per-hour N,
 --drain-timeout S, --warmup PATH (repeatable), --recheck S (pause between confirming checks, default 1).
 
 On every TICK event it checks every memory rule and every URL; a URL that fails is checked again
 (--recheck apart) until it has failed --failures times in a row, so a hung client is confirmed
 within one tick. Each process is restarted at most once per tick, by control.restart.restart_client.
+A program a restart is handling (var/restarting.json) or that haproxy has drained or in
+maintenance is left alone: no check, no restart, no alert. Right before a restart the watchdog
+reads the process again; one that changed (pid, start) since it was judged is not touched.
 """
 from __future__ import annotations
 
@@ -25,10 +29,12 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from control.counters import WatchdogStats
-from control.restart import Policy, RestartResult, restart_client
+from control.restart import Policy, RestartResult, RuntimeSocket, ServerState, restart_client
 from control.site import Site, load_site
+from control.underway import UnderWay
 from listeners.rules import (
-    HealthWatch, MemoryRules, Process, UsageError, Verdicts, in_grace, over_quota, parse_httpok, parse_memmon,
+    HealthWatch, MemoryRules, Process, UsageError, Verdicts, out_of_rotation, over_quota, parse_httpok,
+    parse_memmon, still_starting,
 )
 
 SEPARATOR = "::"
@@ -182,14 +188,46 @@ class Watchdog:
         self.settings, self.site, self.rpc, self.out = settings, site, rpc, log
         self.verdicts = Verdicts(settings.failures)
         self.alerted: dict[str, float] = {}
+        self.answered: dict[str, float] = {}  # namespec -> start time of the process seen answering
+        self.servers: dict[str, ServerState] = {}  # haproxy's view, read once per tick
         self.me = os.environ.get("SUPERVISOR_PROCESS_NAME", "")
         self.stats = WatchdogStats(site.directory)  # what it checked, for the exporter
 
     def log(self, message: str) -> None:
         print(f"{time.strftime('%Y-%m-%d %H:%M:%S')} watchdog: {message}", file=self.out, flush=True)
 
+    def grace(self, process: Process) -> float:
+        """The part's start-timeout for its programs, else --grace."""
+        try:
+            return self.site.program(process.namespec).start_timeout or self.settings.grace
+        except KeyError:
+            return self.settings.grace
+
+    def busy(self) -> set[str]:
+        """Names and namespecs a restart is handling, or that haproxy has drained or in maintenance."""
+        names = UnderWay(self.site.directory / "var").handling()
+        self.servers = {}
+        if self.site.balancer:
+            try:
+                self.servers = RuntimeSocket(self.site.balancer.socket, self.site.balancer.backend, 2.0).servers()
+            except OSError:
+                pass
+            names |= {name for name, state in self.servers.items() if out_of_rotation(state.status)}
+        return names
+
+    def answered_since(self, process: Process) -> float | None:
+        """The start time of the process last seen answering: by this watchdog, or by haproxy's check
+        (its server went UP after this process started)."""
+        state = self.servers.get(process.name)
+        if state and state.status.startswith("UP") and state.last_change is not None and process.start and \
+                state.last_change < process.uptime:
+            self.answered[process.namespec] = process.start
+        return self.answered.get(process.namespec)
+
     def tick(self) -> list[RestartResult]:
-        processes = [Process.from_info(i) for i in self.rpc.supervisor.getAllProcessInfo()]
+        busy = self.busy()
+        processes = [p for p in map(Process.from_info, self.rpc.supervisor.getAllProcessInfo())
+                     if not {p.name, p.namespec} & busy]
         planned: dict[str, Planned] = {}
         for rules in self.settings.memory:
             sizes = {p.pid: rss(p.pid, rules.cumulative) for p in processes if p.state == "RUNNING" and p.pid}
@@ -213,11 +251,18 @@ class Watchdog:
         return failure
 
     def judge(self, watch: HealthWatch, processes: list[Process], planned: dict[str, Planned]) -> None:
-        running = [p for p in watch.targets(processes, self.me) if p.state == "RUNNING"]
-        if (not running and not watch.eager) or in_grace(running, self.settings.grace):
-            self.verdicts.reset(watch.url)
+        targets = watch.targets(processes, self.me)
+        running = [p for p in targets if p.state == "RUNNING"]
+        if not targets or (not running and not watch.eager):
+            self.verdicts.reset(watch.url)  # no targets: each is busy (a restart has it) or gone
             return
         failure = self.check(watch)
+        if failure is None:
+            self.answered.update((p.namespec, p.start) for p in running)
+        elif any(still_starting(p, self.answered_since(p), self.grace(p)) for p in running) or \
+                any(p.state in ("STARTING", "BACKOFF") for p in targets):
+            self.verdicts.reset(watch.url)  # starting: judged once it answered, or after its grace
+            return
         while failure and not self.verdicts.record(watch.url, True):
             time.sleep(self.settings.recheck)
             failure = self.check(watch)
@@ -234,8 +279,16 @@ class Watchdog:
                                                          watch.sendmail, watch.name))
 
     def restart(self, plan: Planned) -> RestartResult:
+        now = Process.from_info(self.rpc.supervisor.getProcessInfo(plan.process.namespec))
+        if (now.pid, now.start) != (plan.process.pid, plan.process.start) or \
+                {now.name, now.namespec} & UnderWay(self.site.directory / "var").handling():
+            result = RestartResult(plan.process.namespec, plan.reason, "deferred",
+                                   f"left alone: pid {plan.process.pid} -> {now.pid} since it was judged, "
+                                   "or a restart is handling it")
+            self.log(result.describe())
+            return result
         result = restart_client(self.site, plan.process.namespec, plan.reason, self.settings.policy,
-                                rpc=self.rpc, hung=plan.hung, progress=self.log)
+                                rpc=self.rpc, hung=plan.hung, progress=self.log, expect_pid=plan.process.pid)
         if result.ok:
             self.verdicts.failures.clear()
             self.log(result.describe())

@@ -20,6 +20,7 @@ from recipes.publish import PublishedProgram, publish
 OPTIONS = (
     "count", "host", "base-port", "zeo-address", "application", "health-path", "threads",
     "memory-quota", "priority", "group", "connect-timeout", "eggs", "test-memory-growth", "user",
+    "start-timeout", "test-start-delay",
 )
 EGGS = ("ZEO", "ZODB", "waitress")
 MAX_CLIENTS = 64
@@ -59,6 +60,7 @@ class Clients:
     health_path: str
     threads: int
     connect_timeout: int
+    start_delay: int = 0  # tests only: seconds each client sleeps after binding its port
     # per-client overrides (`client2-threads = 8`): a change to one restarts only that client
     client_threads: tuple[tuple[int, int], ...] = ()
 
@@ -77,6 +79,7 @@ class Clients:
             "--threads", str(dict(self.client_threads).get(client.number, self.threads)),
             "--health-path", self.health_path,
             "--connect-timeout", str(self.connect_timeout),
+            *(["--start-delay", str(self.start_delay)] if self.start_delay else []),
         ]
 
 
@@ -141,6 +144,8 @@ def read_clients(reader: OptionReader) -> Clients:
         health_path=reader.get("health-path", health_path, "/health"),
         threads=reader.get("threads", lambda t: convert.integer(t, 1, 256), 4),
         connect_timeout=reader.get("connect-timeout", seconds, 60),
+        # tests only: like Plone loading its configuration after waitress has bound the port
+        start_delay=reader.get("test-start-delay", lambda t: convert.integer(t, 0, 3600), 0),
         client_threads=client_threads(reader, count),
     )
 
@@ -169,6 +174,7 @@ class Recipe:
             quota = memory_quota(reader)
             priority = reader.get("priority", convert.priority, 20)
             group = reader.get("group", convert.name, "zeo-clients")
+            start_timeout = reader.get("start-timeout", seconds, 300)
             extra_eggs: list[str] = reader.get("eggs", requirements, [])
             # tests only: demoapp's GET /_test/grow?mb=N makes a client grow past its quota
             growth = reader.get("test-memory-growth", convert.boolean, False)
@@ -200,6 +206,7 @@ class Recipe:
                 stopwaitsecs=STOPWAITSECS,
                 startsecs=3,
                 watchdog=True,
+                start_timeout=start_timeout,
                 user=self.user,
                 environment=(("SITESTACK_TEST_MEMORY_GROWTH", "1"),) if growth else (),
             )

@@ -5,6 +5,7 @@ A part that runs programs sets `programs = name1 name2` and, for each program,
 apply, `<name>-health-url`, `<name>-memory-quota`, `<name>-address`, `<name>-user`,
 `<name>-stopsignal`, `<name>-stopwaitsecs`, `<name>-startsecs`, `<name>-environment`
 (KEY=value lines), `<name>-watchdog` (true: httpok restarts it when its health URL fails),
+`<name>-start-timeout` (seconds a restart waits for it to answer; the watchdog's grace for it),
 `<name>-settings` (more supervisor options as `key=value` lines, e.g. numprocs, exitcodes),
 `<name>-kind` (`eventlistener` for an event listener, with `<name>-events`). The last three are only
 set when they are not empty. The supervisor part reads them back with `collect`.
@@ -42,6 +43,9 @@ class PublishedProgram:
     settings: tuple[tuple[str, str], ...] = field(default_factory=tuple)
     kind: str = "program"  # or "eventlistener"
     events: str = ""  # an event listener's events
+    # seconds a restart waits for it to answer its health URL (0: the restart's default); also the
+    # watchdog's grace for a process that has not answered since it started
+    start_timeout: int = 0
     # more addresses it listens on besides `address` (varnish's admin port), for the port-clash check
     other_addresses: tuple[str, ...] = ()
 
@@ -65,6 +69,8 @@ def publish(options: MutableMapping[str, str], programs: list[PublishedProgram])
         options[f"{p.name}-startsecs"] = str(p.startsecs)
         options[f"{p.name}-environment"] = "\n".join(f"{k}={v}" for k, v in p.environment)
         options[f"{p.name}-watchdog"] = "true" if p.watchdog else "false"
+        if p.start_timeout:
+            options[f"{p.name}-start-timeout"] = str(p.start_timeout)
         if p.settings:
             options[f"{p.name}-settings"] = "\n".join(f"{k}={v}" for k, v in p.settings)
         if p.kind != "program":
@@ -112,6 +118,7 @@ def collect(part: str, options: Mapping[str, str]) -> list[PublishedProgram]:
                     kind=_kind(get("kind", "program")),
                     events=get("events"),
                     other_addresses=tuple(get("other-addresses").split()),
+                    start_timeout=convert.integer(get("start-timeout", "0"), 0),
                 )
             )
         except Invalid as error:

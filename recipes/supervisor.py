@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import logging
 from collections.abc import MutableMapping
 from pathlib import Path
 from typing import Any
@@ -29,7 +30,8 @@ OPTIONS = (
     "supervisord-environment", "env-path", "programs", "eventlisteners", "groups", "include",
     "plugins", "sections", "supervisord-conf",
     # sitestack's own
-    "memmon-email", "listener-events", "httpok-timeout", "eggs", "balancer", "mode", "system-conf", "backup",
+    "memmon-email", "listener-events", "httpok-timeout", "watchdog-grace", "eggs", "balancer", "mode",
+    "system-conf", "backup",
 )
 SECTIONS = ("global", "ctl", "http", "rpc", "services")
 LISTENERS = ("watchdog", "memmon", "httpok")  # bin/sitestack-<kind>: listeners.watchdog.<kind>
@@ -72,6 +74,7 @@ def program_from_part(published: PublishedProgram, log_dir: Path) -> Program:
         memory_quota=published.memory_quota,
         watchdog=published.watchdog,
         address=published.address,
+        start_timeout=published.start_timeout,
     )
 
 
@@ -137,7 +140,8 @@ def automatic_groups(programs: list[Program]) -> list[Group]:
 
 
 def default_listeners(programs: list[Program], groups: list[Group], bin_dir: Path,
-                      events: str, timeout: int, email: str, log_dir: Path | None = None) -> list[EventListener]:
+                      events: str, timeout: int, email: str, log_dir: Path | None = None,
+                      grace: int | None = None) -> list[EventListener]:
     """The watchdog: memmon for memory quotas (one -g per group that shares one quota), httpok per health URL."""
     quota_args: list[str] = []
     covered: set[str] = set()
@@ -166,7 +170,8 @@ def default_listeners(programs: list[Program], groups: list[Group], bin_dir: Pat
     if not segments:
         return []
     settings = (("stderr_logfile", str(log_dir / "watchdog.log")),) if log_dir else ()
-    return [EventListener("watchdog", events, " ".join([str(bin_dir / "sitestack-watchdog"), *segments]),
+    policy = ["--grace", str(grace)] if grace is not None else []
+    return [EventListener("watchdog", events, " ".join([str(bin_dir / "sitestack-watchdog"), *policy, *segments]),
                           settings)]
 
 
@@ -207,6 +212,9 @@ class Recipe:
         events = reader.get("listener-events", _events_option, "TICK_5")
         timeout = reader.get("httpok-timeout", lambda t: convert.integer(t, 1, 3600), 2)
         email = reader.get("memmon-email", convert.email, "")
+        # seconds after a start before the watchdog judges a program that has not answered yet
+        # (a part's start-timeout wins for its programs)
+        grace = reader.get("watchdog-grace", lambda t: convert.integer(t, 0, 86400), None)
         programs, from_parts = self._programs(buildout, options, reader)
         listeners = self._parse_lines(reader, options, "eventlisteners", parse_listener)
         groups = self._parse_lines(reader, options, "groups", parse_group) + self.part_groups
@@ -215,9 +223,12 @@ class Recipe:
         chosen = {member for g in self.part_groups for member in g.programs}
         groups += [g for g in automatic_groups([p for p in from_parts if p.name not in chosen])
                    if g.name not in explicit]
-        if not lines(options, "eventlisteners") and from_parts:
+        # priority lines with a health URL or a memory quota are watched like a part's programs
+        watched = from_parts + [p for p in programs if p not in from_parts and (p.health_url or p.memory_quota)]
+        if not lines(options, "eventlisteners") and watched:
             log_dir = Path(options.get("childlogdir", "").strip() or self.paths.var / "log")
-            listeners = default_listeners(from_parts, groups, self.paths.bin, events, timeout, email, log_dir)
+            listeners = default_listeners(watched, groups, self.paths.bin, events, timeout, email, log_dir,
+                                          grace)
             if "superlance" not in self.plugins:
                 self.plugins.append("superlance")
         listeners += self.part_listeners
@@ -239,6 +250,16 @@ class Recipe:
         self.balancer = self._balancer(buildout, reader)
         self.backup = self._backup(buildout, reader)
         reader.done()
+        self._warn_unchecked(programs)
+
+    def _warn_unchecked(self, programs: list[Program]) -> None:
+        """A balanced program without a health URL: restarts can only wait for haproxy's check."""
+        servers = set(self.balancer["servers"]) if self.balancer else set()
+        for program in programs:
+            if program.name in servers and not program.health_url:
+                logging.getLogger(self.name).warning(
+                    "%s: haproxy balances to it but it has no health URL; restarts wait for haproxy's own "
+                    "check and the watchdog does not watch it (give it health-url=... in its (...))", program.name)
 
     def _check_directories(self, reader: OptionReader) -> None:
         """Every directory install writes in can be written: a failure there would come after
@@ -290,7 +311,10 @@ class Recipe:
         for number, line in enumerate(lines(options, "programs"), 1):
             if is_program_line(line):
                 try:
-                    programs.append(parse_program(line))
+                    program = parse_program(line)
+                    programs.append(program)
+                    if program.address:
+                        claim_address(reader, "programs", addresses, program.address, program.name, line)
                 except Invalid as error:
                     reader.problem("programs", f"line {number}: {error}", line)
                 continue
@@ -398,7 +422,8 @@ def site_description(directory: Path, conf: Path, config: SupervisorConfig,
     # no group is in supervisor's own group named after it
     programs = [
         {"name": process, "group": group_of.get(p.name, p.name), "priority": p.priority,
-         "health_url": p.health_url, "address": p.address, "watchdog": p.watchdog, "memory_quota": p.memory_quota}
+         "health_url": p.health_url, "address": p.address, "watchdog": p.watchdog, "memory_quota": p.memory_quota,
+         "start_timeout": p.start_timeout}
         for p in config.programs
         for process in _process_names(p, group_of.get(p.name, ""))
     ]

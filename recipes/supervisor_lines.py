@@ -1,6 +1,8 @@
 """collective.recipe.supervisor's line syntax, parsed strictly into the supervisor model.
 
     programs:       priority name [(key=value ...)] command [[args]] [directory] [true|false] [user]
+                    sitestack's keys inside (...) make it an app client like a part's:
+                    address=host:port health-url=/path-or-http://... memory-quota=800MB start-timeout=300
     eventlisteners: name [(key=value ...)] EVENTS command [[args]]
     groups:         priority name prog1,prog2
 
@@ -10,6 +12,7 @@ from __future__ import annotations
 
 import os
 import re
+from urllib.parse import urlsplit
 
 from recipes import convert
 from recipes.errors import Invalid
@@ -29,6 +32,7 @@ _TOKEN = re.compile(
     r"\s*(?:\((?P<opts>(?:[^()]|%\([A-Za-z_]+\))*)\)|\[(?P<args>[^\[\]]*)\]|(?P<word>(?:[^\s()\[\]]|%\([A-Za-z_]+\))+))"
 )
 _BOOL = {"true": True, "false": False}
+CLIENT_KEYS = ("address", "health-url", "memory-quota", "start-timeout")
 
 
 def tokens(line: str) -> list[tuple[str, str]]:
@@ -84,6 +88,7 @@ def parse_program(line: str) -> Program:
     pairs = _options(opts, PROGRAM_OPTIONS) if opts is not None else []
     if any(k == "priority" for k, _ in pairs):
         raise Invalid("give the priority as the first word, not inside (...)")
+    client, pairs = _split_structural(pairs, CLIENT_KEYS)
     structural, rest = _split_structural(pairs, ("directory", "user", "redirect_stderr"))
     settings = convert_settings(rest, PROGRAM_OPTIONS)
     command = check_value(_word(items, "a command"))
@@ -111,7 +116,39 @@ def parse_program(line: str) -> Program:
         redirect_stderr=bool(redirect),
         user=check_value(user or structural.get("user", "")),
         settings=settings,
+        **client_fields(client),
     )
+
+
+def client_fields(given: dict[str, str]) -> dict[str, object]:
+    """address, health URL, memory quota and start timeout from a line's (...), as Program fields."""
+    fields: dict[str, object] = {}
+    if "address" in given:
+        fields["address"] = convert.join_address(*convert.address(given["address"]))
+    if "health-url" in given:
+        fields["health_url"] = _health_url(given["health-url"], str(fields.get("address", "")))
+        fields["watchdog"] = True
+    if "memory-quota" in given:
+        fields["memory_quota"] = convert.byte_size(given["memory-quota"])
+    if "start-timeout" in given:
+        try:
+            fields["start_timeout"] = convert.integer(given["start-timeout"], 1, 86400)
+        except Invalid:
+            raise Invalid(f"start-timeout: expected whole seconds from 1 to 86400 "
+                          f"(got {given['start-timeout']!r})") from None
+    return fields
+
+
+def _health_url(text: str, address: str) -> str:
+    """http://host:port/path, or /path on the line's address."""
+    if text.startswith("/"):
+        if not address:
+            raise Invalid(f"health-url {text!r} is a path: give address=host:port too, or a whole http:// URL")
+        return f"http://{address}{convert.url_path(text)}"
+    parts = urlsplit(text)
+    if parts.scheme != "http" or not parts.netloc or any(c.isspace() for c in text):
+        raise Invalid(f"health-url: expected /path or http://host:port/path (got {text!r})")
+    return text
 
 
 def _last_field(directory: str | None, redirect: bool | None, user: str | None) -> str:

@@ -142,6 +142,7 @@ class Program:
     memory_quota: int | None = None
     watchdog: bool = False
     address: str = ""
+    start_timeout: int = 0  # seconds a restart waits for it to answer (0: the default)
 
     def setting(self, key: str, default: str = "") -> str:
         return dict(self.settings).get(key, default)
@@ -251,6 +252,24 @@ def validate(config: SupervisorConfig) -> list[Problem]:
         clash = sorted(set(group_names) & set(seen))[0]
         problems.append(Problem("groups", f"{clash!r} is both a group and a program", clash))
     problems += memmon_problems(config)
+    problems += log_file_problems(config)
+    return problems
+
+
+def log_file_problems(config: SupervisorConfig) -> list[Problem]:
+    """Two programs (or listeners) writing one log file: their lines interleave and rotation breaks."""
+    problems: list[Problem] = []
+    writers: dict[str, str] = {}
+    for kind, entries in (("programs", config.programs), ("eventlisteners", config.listeners)):
+        for entry in entries:
+            for key in ("stdout_logfile", "stderr_logfile"):
+                path = dict(entry.settings).get(key, "")
+                if not path or path.upper() in ("AUTO", "NONE", "SYSLOG") or "%(" in path:
+                    continue
+                owner = f"{entry.name} ({key})"
+                if path in writers and not writers[path].startswith(f"{entry.name} "):
+                    problems.append(Problem(kind, f"{owner} and {writers[path]} write the same log file", path))
+                writers.setdefault(path, owner)
     return problems
 
 

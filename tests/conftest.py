@@ -22,7 +22,11 @@ def pytest_configure(config: pytest.Config) -> None:
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
-    """CI (CI=true, as .ci/run sets) as root runs every test: any skip fails the run."""
+    """The Zope build (if one was started) is stopped; CI (CI=true, as .ci/run sets) as root runs every
+    test: any skip fails the run."""
+    build = session.config.stash.get(ZOPE_BUILD, None)
+    if build is not None:
+        build.close()
     if os.environ.get("CI") != "true" or os.geteuid() != 0:
         return
     reporter = session.config.pluginmanager.get_plugin("terminalreporter")
@@ -51,3 +55,15 @@ def machine_crontab_untouched():
     before = _real_crontab()
     yield
     assert _real_crontab() == before, "a test changed the machine's real crontab"
+
+
+def pytest_collection_finish(session):
+    """Start the Zope site's build in the background when tests/e2e/test_zope.py is selected (minutes)."""
+    if any(item.nodeid.startswith("tests/e2e/test_zope.py") or "/e2e/test_zope.py" in str(item.fspath)
+           for item in session.items):
+        from e2e.zope_build import ZopeBuild
+
+        session.config.stash[ZOPE_BUILD] = ZopeBuild().start()
+
+
+ZOPE_BUILD = pytest.StashKey()

@@ -48,6 +48,7 @@ def test_reload_restarts_only_what_changed(site, stack):
                {k: v for k, v in before.items() if k != "zeo-clients:client2"}, (before, after, out)
 
         # a program added (client3, with whatever listeners watch it), then removed again
+        before = pids(stack)
         config.write_text(good.replace("clients = 2", "clients = 3", 1))
         site.buildout()
         out = reload(site).stdout
@@ -91,3 +92,34 @@ def test_removing_the_crontab_part_removes_exactly_its_block(site):
         config.write_text(good)
         site.buildout()
     assert site.crontab.read_text() == with_block
+
+
+def test_reload_re_adds_a_changed_group_one_client_at_a_time(site, stack):
+    """Both clients' supervisord.conf sections change: they restart in turn, drained, under the mixed load."""
+    from e2e.underload import assert_nothing_lost, under_load
+
+    config = site.path / "buildout.cfg"
+    good = config.read_text()
+    try:
+        poll_for(stack.all_running, 90, "every program RUNNING", stack.explain)
+        before = pids(stack)
+        config.write_text(good + "\n[clients]\ntest-memory-growth = true\n")  # an environment= line in both
+        site.buildout()
+        outs: list[str] = []
+        result = under_load(f"http://127.0.0.1:{site.ports.varnish}", "reload of a changed group",
+                            lambda load: outs.append(reload(site).stdout), stack.all_running)
+        out = outs[0]
+        assert out.index("restarting zeo-clients:client1: its supervisord.conf section changed") < \
+            out.index("zeo-clients:client1: back in rotation") < \
+            out.index("restarting zeo-clients:client2: its supervisord.conf section changed"), out
+        after = pids(stack)
+        assert all(after[c] != before[c] for c in ("zeo-clients:client1", "zeo-clients:client2")), out
+        assert after["zeo-cluster:zeoserver"] == before["zeo-cluster:zeoserver"], out
+        info = stack.rpc().supervisor.getProcessInfo("zeo-clients:client1")
+        environ = (open(f"/proc/{info['pid']}/environ", "rb").read().split(b"\0"))
+        assert b"SITESTACK_TEST_MEMORY_GROWTH=1" in environ  # it runs from the new section
+        assert_nothing_lost(result)
+    finally:
+        config.write_text(good)
+        site.buildout()
+        reload(site)

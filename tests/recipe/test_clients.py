@@ -64,6 +64,7 @@ def test_defaults_publish_two_clients_for_haproxy_and_supervisor(tmp_path):
             "startsecs": "3",
             "environment": "",
             "watchdog": "true",
+            "start-timeout": "300",
         }.items()},
     }
 

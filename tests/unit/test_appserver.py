@@ -276,3 +276,34 @@ def test_requests_waiting_for_a_thread_leave_no_queue_warnings_in_the_log(proces
     log = client.log.read_text()
     assert "Task queue depth" not in log, client.explain()
     assert "serving demoapp:application" in log, client.explain()
+SLOW_APP = '''import time
+
+
+def application(environ, start_response):
+    time.sleep(4)
+    start_response("200 OK", [("Content-Type", "text/plain")])
+    return [b"slow"]
+'''
+
+
+def test_health_answers_while_every_app_thread_is_busy(processes, tmp_path):
+    """The health lane: haproxy's check does not queue behind slow pages."""
+    import threading
+
+    (tmp_path / "slowapp.py").write_text(SLOW_APP)
+    zeo = start_zeo(processes, tmp_path)
+    client = start_client(processes, tmp_path, "c1", zeo.port, "--app", "slowapp:application", "--threads", "2")
+    client.wait_healthy()
+    answers: list[int] = []
+    busy = [threading.Thread(target=lambda: answers.append(client.request("GET", "/page")[0])) for _ in range(4)]
+    for thread in busy:
+        thread.start()
+    time.sleep(0.5)  # both app threads now sleep in a page, two more pages wait in waitress's queue
+    started = time.monotonic()
+    status, _, body = client.request("GET", "/health")
+    waited = time.monotonic() - started
+    for thread in busy:
+        thread.join(20)
+    assert (status, body) == (200, "ok c1\n")
+    assert waited < 2.0, f"the health check waited {waited:.1f}s behind the app's threads"
+    assert answers == [200] * 4

@@ -96,3 +96,25 @@ def test_one_watchdog_command_line_holds_policy_memmon_and_httpoks():
     assert parse_command_line(["--site", "s", "-p", "c", "http://x/"], "httpok").health[0].url == "http://x/"
     with pytest.raises(UsageError, match="--failures: expected a number of at least 1 \\(got '0'\\)"):
         parse_command_line(["--site", "s", "--failures", "0"])
+
+
+@pytest.mark.parametrize(("start", "now", "answered", "grace", "expected"), [
+    (100, 105, None, 10, True),     # young, never answered: not judged yet
+    (100, 105, 100, 10, False),     # answered since this start: judged
+    (100, 105, 50, 10, True),       # answered before a restart only: this start has not
+    (100, 399, None, 300, True),    # a Plone-sized grace
+    (100, 401, None, 300, False),   # grace over: judged even without an answer
+    (0, 5, None, 10, False),        # no start time known: judged
+])
+def test_a_process_is_judged_once_it_answered_since_its_start_or_after_its_grace(start, now, answered, grace, expected):
+    from listeners.rules import still_starting
+    assert still_starting(proc("g", "a", 1, start=start, now=now), answered, grace) is expected
+
+
+@pytest.mark.parametrize(("status", "expected"), [
+    ("DRAIN", True), ("MAINT", True), ("MAINT (via clients/x)", True), ("NOLB", True),
+    ("UP", False), ("DOWN", False), ("no check", False),
+])
+def test_drained_or_maintenance_servers_are_left_alone(status, expected):
+    from listeners.rules import out_of_rotation
+    assert out_of_rotation(status) is expected

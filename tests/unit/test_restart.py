@@ -53,3 +53,56 @@ def test_rolling_restart_takes_the_balanced_clients_in_order(tmp_path):
                 SiteProgram("client1", "zeo-clients", 20))
     site = Site(tmp_path, tmp_path / "s.conf", programs, Balancer("/x.sock", "clients", ("client1", "client2")))
     assert [p.namespec for p in clients(site)] == ["zeo-clients:client1", "zeo-clients:client2"]
+
+
+def test_show_stat_reads_the_slow_start_throttle():
+    text = "# pxname,svname,scur,status,throttle\nclients,client1,0,UP,40\nclients,client2,0,UP,\n"
+    assert parse_stat(text, "clients") == {"client1": ServerState("client1", "UP", 0, 40),
+                                           "client2": ServerState("client2", "UP", 0, None)}
+
+
+@pytest.mark.parametrize(("status", "throttle", "expected"), [
+    ("UP", None, True), ("UP", 100, True), ("UP", 40, False), ("UP 1/2", None, True),
+    ("UP, going down", None, False), ("DOWN", None, False), ("MAINT", None, False), ("DOWN 1/1", None, False),
+])
+def test_fully_up_means_up_with_slow_start_over(status, throttle, expected):
+    from control.ready import fully_up
+    assert fully_up(status, throttle) is expected
+
+
+@pytest.mark.parametrize(("url", "paths"), [
+    ("http://127.0.0.1:8081/health", ("/",)), ("http://127.0.0.1:8081/Plone/@@ok", ("/Plone",)),
+    ("http://127.0.0.1:8081/", ("/",)), ("http://127.0.0.1:8081", ("/",)), ("", ()),
+])
+def test_warm_up_by_default_on_the_page_the_health_url_belongs_to(url, paths):
+    from control.ready import warmup_paths
+    assert warmup_paths(url) == paths
+
+
+def test_restarts_under_way_name_their_live_restarter_only(tmp_path):
+    import json
+    import os
+
+    from control.underway import UnderWay
+
+    record = UnderWay(tmp_path)
+    record.begin("zeo-clients:client1")
+    assert record.handling() == {"zeo-clients:client1"}
+    assert record.by_other("zeo-clients:client1") == 0  # this process's own restart
+    dead = _exited_pid()
+    data = json.loads((tmp_path / "restarting.json").read_text())
+    data["zeo-clients:client2"] = [dead, 1.0]
+    data["zeo-clients:client3"] = [os.getppid(), 1.0]
+    (tmp_path / "restarting.json").write_text(json.dumps(data))
+    assert record.handling() == {"zeo-clients:client1", "zeo-clients:client3"}  # client2's restarter is gone
+    assert record.by_other("zeo-clients:client3") == os.getppid()
+    record.end("zeo-clients:client1")
+    assert record.handling() == {"zeo-clients:client3"}
+
+
+def _exited_pid() -> int:
+    import subprocess
+
+    child = subprocess.Popen(["true"])
+    child.wait()
+    return child.pid

@@ -99,3 +99,53 @@ def test_two_programs_on_one_port(tmp_path):
         PublishedProgram("other", "/srv/bin/other", "/srv", 50, "", address="127.0.0.1:8082")])
     assert error_of(buildout) == ("[supervisor] programs: 'other' and 'client2' both listen on 127.0.0.1:8082 "
                                   "(got '127.0.0.1:8082')")
+
+
+def test_priority_lines_with_an_address_and_health_url_are_watched_and_port_checked(tmp_path):
+    lines = ("10 zeoserver /srv/bin/zeoserver [fg]\n"
+             "20 client1 (address=127.0.0.1:8091 health-url=/ok memory-quota=900MB start-timeout=240"
+             " stopasgroup=true) /srv/bin/client1 [console] true")
+    config = recipe(stack_buildout(tmp_path, programs=lines)).config
+    client = next(p for p in config.programs if p.name == "client1")
+    assert (client.address, client.health_url, client.memory_quota, client.start_timeout, client.watchdog) == (
+        "127.0.0.1:8091", "http://127.0.0.1:8091/ok", 900 * 1024**2, 240, True)
+    assert [(e.name, e.command) for e in config.listeners] == [
+        ("watchdog", f"{tmp_path}/bin/sitestack-watchdog :: memmon -p client1=900MB"
+                     " :: httpok -p client1 -t 2 http://127.0.0.1:8091/ok")]
+    clash = lines + "\n30 other (address=127.0.0.1:8091) /srv/bin/other"
+    assert error_of(stack_buildout(tmp_path, programs=clash)) == (
+        "[supervisor] programs: 'other' and 'client1' both listen on 127.0.0.1:8091 "
+        "(got '30 other (address=127.0.0.1:8091) /srv/bin/other')")
+
+
+@pytest.mark.parametrize(("line", "message"), [
+    ("20 c1 (health-url=/ok) /srv/bin/c1",
+     "[supervisor] programs: line 1: health-url '/ok' is a path: give address=host:port too, or a whole "
+     "http:// URL (got '20 c1 (health-url=/ok) /srv/bin/c1')"),
+    ("20 c1 (health-url=ftp://x/ok) /srv/bin/c1",
+     "[supervisor] programs: line 1: health-url: expected /path or http://host:port/path (got 'ftp://x/ok') "
+     "(got '20 c1 (health-url=ftp://x/ok) /srv/bin/c1')"),
+    ("20 c1 (start-timeout=soon) /srv/bin/c1",
+     "[supervisor] programs: line 1: start-timeout: expected whole seconds from 1 to 86400 (got 'soon') "
+     "(got '20 c1 (start-timeout=soon) /srv/bin/c1')"),
+    ("20 c1 (stdout_logfile=/srv/var/log/zope.log) /srv/bin/c1\n"
+     "21 c2 (stdout_logfile=/srv/var/log/zope.log) /srv/bin/c2",
+     "[supervisor] programs: c2 (stdout_logfile) and c1 (stdout_logfile) write the same log file "
+     "(got '/srv/var/log/zope.log')"),
+])
+def test_bad_client_keys_in_priority_lines(tmp_path, line, message):
+    assert error_of(stack_buildout(tmp_path, programs=line)) == message
+
+
+def test_a_balanced_program_without_a_health_url_gets_a_warning(tmp_path, caplog):
+    buildout = stack_buildout(tmp_path, programs="10 zeoserver /srv/bin/zeoserver\n"
+                              "20 client1 (address=127.0.0.1:8081) /srv/bin/client1 [console]\n"
+                              "21 client2 (address=127.0.0.1:8082 health-url=/ok) /srv/bin/client2 [console]")
+    buildout["haproxy"] = {"stats-socket": "/srv/var/haproxy/admin.sock",
+                           "servers": "client1=127.0.0.1:8081 client2=127.0.0.1:8082"}
+    buildout["supervisor"]["balancer"] = "haproxy"
+    with caplog.at_level("WARNING"):
+        recipe(buildout)
+    warnings = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert warnings == ["client1: haproxy balances to it but it has no health URL; restarts wait for haproxy's "
+                        "own check and the watchdog does not watch it (give it health-url=... in its (...))"]
