@@ -17,7 +17,8 @@ import pytest
 
 from e2e.conftest import Site, build_site
 from e2e.site import Stack, copy_project
-from e2e.test_selfheal import CLIENTS, Load, failures, front, pid_of, serving, settle
+from e2e.readload import Load, failures, pages, settle
+from e2e.test_selfheal import CLIENTS, pid_of, serving
 from support import poll_for
 
 pytestmark = pytest.mark.e2e
@@ -71,7 +72,7 @@ def rolling_restart(site: Site) -> subprocess.CompletedProcess[str]:
 def test_a_rolling_restart_waits_for_slow_clients_and_loses_no_request(slow_site, ready):
     before = watchdog_actions(slow_site)
     old = {name: pid_of(ready, name) for name in CLIENTS}
-    with Load(front(slow_site)) as load:
+    with Load(pages(slow_site)) as load:
         time.sleep(1)
         result = rolling_restart(slow_site)
         settle(slow_site, ready)
@@ -95,7 +96,7 @@ def test_b_a_client_that_never_answers_stops_the_rolling_restart_and_the_other_k
     other = pid_of(ready, CLIENTS[1])
     script.write_text(text.replace(f"'--start-delay', '{DELAY}'", "'--start-delay', '3600'"))
     try:
-        with Load(front(slow_site)) as load:
+        with Load(pages(slow_site)) as load:
             result = rolling_restart(slow_site)
     finally:
         script.write_text(text)

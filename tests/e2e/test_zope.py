@@ -15,7 +15,8 @@ import pytest
 
 from e2e.conftest import Site
 from e2e.site import Stack
-from e2e.test_selfheal import Load, failures, pid_of, replaced
+from e2e.readload import Load, failures
+from e2e.test_selfheal import pid_of, replaced
 from e2e.zope_build import ZopeBuild
 from support import http_get, poll_for
 
