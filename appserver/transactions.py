@@ -18,6 +18,7 @@ from typing import Any, TypeVar
 
 import transaction
 import ZODB
+from ZODB.Connection import resetCaches
 from ZEO.Exceptions import ClientDisconnected
 from ZODB.POSException import ConflictError
 
@@ -47,6 +48,13 @@ def attempt(db: ZODB.DB, work: Callable[[Any], T], write: bool) -> T:
         if write:
             manager.commit()
         return result
+    except ClientDisconnected:
+        # A commit cut by the lost server: ZODB's tpc_abort fails at the storage before it disowns
+        # the objects this commit created, so this connection's cache keeps them under oids that the
+        # restarted server hands out again ("A different object already has the same oid" on a
+        # later write). Every connection of the process starts again with a fresh cache.
+        resetCaches()
+        raise
     finally:
         try:
             manager.abort()

@@ -15,6 +15,8 @@ import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from listeners.watchdog import descendants  # the same /proc walk the watchdog uses
+
 ROOT = Path(__file__).resolve().parent.parent
 PYTHON = "/usr/bin/python3" if Path("/usr/bin/python3").exists() else "python3"
 CLASSIC_PARTS = "zeoserver client1 client2 haproxy-conf varnish-configuration varnish-vcl-fix varnish supervisor"
@@ -140,22 +142,6 @@ def alive(pid: int) -> bool:
     return state != "Z"
 
 
-def descendants(pid: int) -> list[int]:
-    """Every process below pid, read from /proc."""
-    children: dict[int, list[int]] = {}
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                ppid = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
-            except (OSError, IndexError, ValueError):
-                continue
-            children.setdefault(ppid, []).append(int(entry.name))
-    found, todo = [], [pid]
-    while todo:
-        for child in children.get(todo.pop(), []):
-            found.append(child)
-            todo.append(child)
-    return found
 
 
 def cpu_seconds(pid: int) -> float:

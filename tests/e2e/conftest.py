@@ -68,8 +68,8 @@ def build_site(dest: Path, egg_cache: Path, clients: int = 2, extra: str = "") -
     return site
 
 
-def sibling_site(bootstrapped: Path, egg_cache: Path, name: str, extra: str = "") -> Site:
-    """A second site next to the shared one, built with the same bin/buildout."""
+def sibling_checkout(bootstrapped: Path, name: str) -> Path:
+    """A copy of the project next to the shared site, with the same bin/buildout (not built yet)."""
     dest = bootstrapped.parent / name
     if dest.exists():
         shutil.rmtree(dest)
@@ -79,7 +79,12 @@ def sibling_site(bootstrapped: Path, egg_cache: Path, name: str, extra: str = ""
     script = (bootstrapped / "bin" / "buildout").read_text().replace(repr(str(bootstrapped)), repr(str(dest)))
     (dest / "bin" / "buildout").write_text(script)
     (dest / "bin" / "buildout").chmod(0o755)
-    return build_site(dest, egg_cache, extra=extra)
+    return dest
+
+
+def sibling_site(bootstrapped: Path, egg_cache: Path, name: str, extra: str = "") -> Site:
+    """A second site next to the shared one, built with the same bin/buildout."""
+    return build_site(sibling_checkout(bootstrapped, name), egg_cache, extra=extra)
 
 
 @pytest.fixture(scope="session")

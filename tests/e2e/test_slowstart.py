@@ -7,7 +7,6 @@ with a clear message after its part's start-timeout, and the other client keeps 
 from __future__ import annotations
 
 import re
-import shutil
 import subprocess
 import time
 from collections.abc import Iterator
@@ -15,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from e2e.conftest import Site, build_site
-from e2e.site import Stack, copy_project
+from e2e.conftest import Site, sibling_site
+from e2e.site import Stack
 from e2e.readload import Load, failures, pages, settle
 from e2e.test_selfheal import CLIENTS, pid_of, serving
 from support import poll_for
@@ -30,15 +29,7 @@ SLOW = f"[clients]\ntest-start-delay = {DELAY}\nstart-timeout = {START_TIMEOUT}\
 @pytest.fixture(scope="module")
 def slow_site(bootstrapped: Path, egg_cache: Path) -> Site:
     """A site next to the shared one whose clients start slowly, built with the same bin/buildout."""
-    dest = bootstrapped.parent / "slowstart"
-    if dest.exists():
-        shutil.rmtree(dest)
-    copy_project(dest)
-    (dest / "bin").mkdir()
-    script = (bootstrapped / "bin" / "buildout").read_text().replace(repr(str(bootstrapped)), repr(str(dest)))
-    (dest / "bin" / "buildout").write_text(script)
-    (dest / "bin" / "buildout").chmod(0o755)
-    return build_site(dest, egg_cache, extra=SLOW)
+    return sibling_site(bootstrapped, egg_cache, "slowstart", extra=SLOW)
 
 
 @pytest.fixture(scope="module")

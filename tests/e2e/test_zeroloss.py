@@ -10,7 +10,6 @@ test_selfheal.py, under the same load).
 from __future__ import annotations
 
 import os
-import shutil
 import signal
 import subprocess
 import time
@@ -19,8 +18,8 @@ from pathlib import Path
 
 import pytest
 
-from e2e.conftest import Site
-from e2e.site import Ports, Stack, copy_project, site_config
+from e2e.conftest import Site, sibling_checkout
+from e2e.site import Ports, Stack, site_config
 from e2e.underload import assert_nothing_lost, failed_lines, running_pid, signal_pid, under_load
 from listeners.watchdog import descendants
 from support import free_port_range, http_get, poll_for, tail
@@ -33,14 +32,7 @@ OUTAGE = 5.0  # seconds after a kill -9 of varnish's cache process in which requ
 @pytest.fixture(scope="module")
 def zl_site(bootstrapped: Path, egg_cache: Path) -> Site:
     """A site of its own with room for a third client (client3's port is free too)."""
-    dest = bootstrapped.parent / "zeroloss"
-    if dest.exists():
-        shutil.rmtree(dest)
-    copy_project(dest)
-    (dest / "bin").mkdir()
-    script = (bootstrapped / "bin" / "buildout").read_text().replace(repr(str(bootstrapped)), repr(str(dest)))
-    (dest / "bin" / "buildout").write_text(script)
-    (dest / "bin" / "buildout").chmod(0o755)
+    dest = sibling_checkout(bootstrapped, "zeroloss")
     ports = Ports(clients=free_port_range(3))
     crontab = dest / "crontab.txt"
     crontab.write_text("")
