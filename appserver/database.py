@@ -39,9 +39,23 @@ def probe(address: Address, timeout: float) -> str | None:
         return error.strerror or str(error) or type(error).__name__
 
 
+class ReconnectingStorage(ClientStorage):  # type: ignore[misc]
+    """ClientStorage that forgets the object ids it pre-fetched when it (re)connects.
+
+    ZEO hands out new oids in batches that the client keeps; a ZEO server that restarts counts on
+    from the last oid *committed*, so the unused ids of the old batch are handed out again, to this
+    client or to another. Used anyway, they collide with new objects that got the same ids ("A
+    different object already has the same oid", or another client's object overwritten).
+    """
+
+    def notify_connected(self, conn: object, info: object) -> None:
+        self._oids = []  # the next new_oid asks the server it is connected to now
+        super().notify_connected(conn, info)
+
+
 def open_storage(address: Address, blob_cache: Path, wait: float) -> ClientStorage:
     """A connected ClientStorage with a client-local blob cache; ClientDisconnected if not in time."""
-    storage = ClientStorage(
+    storage = ReconnectingStorage(
         (address.host, address.port),
         blob_dir=str(blob_cache),
         shared_blob_dir=False,
