@@ -17,8 +17,6 @@ import sys
 import tempfile
 import threading
 import time
-import urllib.error
-import urllib.request
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -27,6 +25,7 @@ sys.path[:0] = [str(ROOT / "tests"), str(ROOT)]
 from e2e.conftest import build_site  # noqa: E402
 from e2e.site import Stack, copy_project, run  # noqa: E402
 from benchmarks.load import Load  # noqa: E402
+from benchmarks.stacks import status as page_status  # noqa: E402
 from e2e.test_selfheal import GROWTH  # noqa: E402
 from support import poll_for  # noqa: E402
 
@@ -85,7 +84,7 @@ def startup(site) -> dict[str, float]:
     first, bad = None, 0
     try:
         while time.monotonic() - started < 8:
-            status = _status(url)
+            status = page_status(url)
             if status == 200 and first is None:
                 first = time.monotonic() - started
             elif first is not None and status != 200:
@@ -96,14 +95,6 @@ def startup(site) -> dict[str, float]:
     return {"first_200_s": first or -1, "non_200_after_first": bad}
 
 
-def _status(url: str) -> int:
-    try:
-        with urllib.request.urlopen(url, timeout=5) as response:
-            return int(response.status)
-    except urllib.error.HTTPError as error:
-        return int(error.code)
-    except OSError:
-        return 0
 
 
 def throughput(url: str, seconds: float = 3.0, connections: int = 4) -> float:
