@@ -400,10 +400,11 @@ class Recipe:
         paths += egg_scripts(self.buildout, ["supervisor", *self.plugins, *self.eggs], scripts,
                              initialization=initialization)
         # restore opens the FileStorage and runs repozo: ZODB's eggs, when the site has a backup part
-        sitestack_eggs = ["supervisor", *self.eggs, *(["ZEO"] if self.backup else [])]
+        # psutil: control.processes answers every process question (status, restarts, reload, check)
+        sitestack_eggs = ["supervisor", "psutil", *self.eggs, *(["ZEO"] if self.backup else [])]
         paths += egg_scripts(self.buildout, sitestack_eggs, [("sitestack", "control.cli", "main")],
                              initialization=f"sys.argv[1:1] = ['--site', {str(self.site_json)!r}]")
-        paths += egg_scripts(self.buildout, ["supervisor", *self.eggs],
+        paths += egg_scripts(self.buildout, ["supervisor", "psutil", *self.eggs],
                              [(f"sitestack-{kind}", "listeners.watchdog", kind) for kind in LISTENERS],
                              initialization=f"sys.argv[1:1] = ['--site', {str(self.site_json)!r}]")
         if "superlance" in self.plugins:
