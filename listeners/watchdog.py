@@ -23,8 +23,7 @@ import os
 import subprocess
 import sys
 import time
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, TextIO
 
 from control import http_answer
@@ -32,93 +31,13 @@ from control.counters import WatchdogStats
 from control.drain import drain_for
 from control.haproxy_runtime import ServerState
 from control.processes import tree_rss
-from control.restart import Policy, RestartResult, restart_client
+from control.restart import RestartResult, restart_client
 from control.site import Site, load_site
 from control.underway import UnderWay
-from listeners.rules import (
-    HealthWatch, MemoryRules, Process, UsageError, Verdicts, out_of_rotation, over_quota, parse_httpok,
-    parse_memmon, still_starting,
-)
+from listeners.command_line import Settings, parse_command_line
+from listeners.rules import HealthWatch, Process, UsageError, Verdicts, out_of_rotation, over_quota, still_starting
 
-SEPARATOR = "::"
 ALERT_EVERY = 3600.0
-
-
-@dataclass
-class Settings:
-    """The whole command line."""
-
-    site: str = ""
-    failures: int = 2
-    grace: float = 10.0
-    recheck: float = 1.0
-    policy: Policy = Policy()
-    memory: list[MemoryRules] = field(default_factory=list)
-    health: list[HealthWatch] = field(default_factory=list)
-
-
-def _number(flag: str, text: str, kind: Callable[[str], Any] = float, low: float = 0) -> Any:
-    try:
-        value = kind(text)
-    except ValueError:
-        value = None
-    if value is None or value < low:
-        raise UsageError(f"{flag}: expected a number of at least {low:g} (got {text!r})")
-    return value
-
-
-def parse_command_line(argv: list[str], default: str = "") -> Settings:
-    """Policy options first, then `:: memmon ...`/`:: httpok ...` segments (or the default kind's args)."""
-    settings = Settings()
-    policy: dict[str, Any] = {}
-    warmup: list[str] = []
-    rest = list(argv)
-    while rest and rest[0].startswith("--") and rest[0] != SEPARATOR:
-        flag = rest.pop(0)
-        if not rest:
-            raise UsageError(f"{flag}: expected a value")
-        value = rest.pop(0)
-        if flag == "--site":
-            settings.site = value
-        elif flag == "--failures":
-            settings.failures = _number(flag, value, int, 1)
-        elif flag == "--grace":
-            settings.grace = _number(flag, value)
-        elif flag == "--recheck":
-            settings.recheck = _number(flag, value)
-        elif flag == "--max-out":
-            policy["max_out"] = _number(flag, value, int, 1)
-        elif flag == "--per-hour":
-            policy["per_hour"] = _number(flag, value, int, 1)
-        elif flag == "--drain-timeout":
-            policy["drain_timeout"] = _number(flag, value)
-        elif flag == "--warmup":
-            warmup.append(value)
-        else:
-            raise UsageError(f"{flag}: unknown option; expected --site, --failures, --grace, --recheck, "
-                             "--max-out, --per-hour, --drain-timeout or --warmup")
-    settings.policy = Policy(warmup=tuple(warmup), **policy)
-    if default and (not rest or rest[0] != SEPARATOR):
-        rest = [SEPARATOR, default, *rest]
-    segments: list[list[str]] = []
-    for word in rest:
-        if word == SEPARATOR:
-            segments.append([])
-        elif not segments:
-            raise UsageError(f"expected '{SEPARATOR} memmon ...' or '{SEPARATOR} httpok ...' (got {word!r})")
-        else:
-            segments[-1].append(word)
-    for segment in segments:
-        kind, args = (segment[0], segment[1:]) if segment else ("", [])
-        if kind == "memmon":
-            settings.memory.append(parse_memmon(args))
-        elif kind == "httpok":
-            settings.health.append(parse_httpok(args))
-        else:
-            raise UsageError(f"expected memmon or httpok after '{SEPARATOR}' (got {kind!r})")
-    if not settings.site:
-        raise UsageError("--site: expected the site.json the supervisor part wrote")
-    return settings
 
 
 def memory(pids: list[int], cumulative: bool) -> dict[int, int]:
