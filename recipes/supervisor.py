@@ -11,6 +11,7 @@ from typing import Any
 
 from recipes import convert, digests
 from recipes.adapter import Paths, egg_scripts, user_errors
+from recipes.description import Balancer, ControlServer, Site, SiteProgram
 from recipes.errors import ConfigError, Invalid, Problem
 from recipes.files import (cannot_create, ensure_directory, private_directory, read_or_create_secret,
                            write_if_changed)
@@ -75,6 +76,7 @@ def program_from_part(published: PublishedProgram, log_dir: Path) -> Program:
         watchdog=published.watchdog,
         address=published.address,
         start_timeout=published.start_timeout,
+        consumer=published.consumer,
     )
 
 
@@ -286,8 +288,10 @@ class Recipe:
             return None
         section = buildout[part]
         servers = [entry.partition("=")[0] for entry in section.get("servers", "").split()]
-        return {"part": part, "socket": section["stats-socket"], "backend": section.get("backend", "clients"),
-                "servers": servers}
+        if "backend" not in section:
+            reader.problem("balancer", "expected the name of a haproxy part (one that publishes backend)", part)
+            return None
+        return {"part": part, "socket": section["stats-socket"], "backend": section["backend"], "servers": servers}
 
     @staticmethod
     def _backup(buildout: Any, reader: OptionReader) -> str:
@@ -367,10 +371,14 @@ class Recipe:
 
     def install(self) -> list[str]:
         config = self.config
+        password_file = self.paths.var / "supervisor" / "control-password"
         if self.generate_password and config.control:
-            password = read_or_create_secret(self.paths.var / "supervisor" / "control-password")
+            password = read_or_create_secret(password_file)
             control = dataclasses.replace(config.control, password=password)
             config = dataclasses.replace(config, control=control)
+        elif config.control and config.control.password:
+            # a password given in buildout.cfg: commands read it from a file of its own, like a generated one
+            password_file = self.conf.parent / "control-password"
         config = _with_listener_credentials(config)
         text = render_supervisord_conf(self.name, str(self.paths.directory), config)
         if config.supervisord:
@@ -387,13 +395,18 @@ class Recipe:
             private_directory(Path(self.options.get("childlogdir", "").strip() or self.paths.var / "log"))
         ensure_directory(self.conf.parent)
         write_if_changed(self.conf, text, 0o600)
+        if config.control and config.control.password and not self.generate_password:
+            write_if_changed(password_file, config.control.password + "\n", 0o600)
         # bin/supervisorctl and bin/sitestack talk to the supervisord that reads self.conf
         control_conf = self.system_conf if self.mode == "conf.d" else self.conf
         write_if_changed(self.site_json, site_description(self.paths.directory, control_conf, config, self.balancer,
-                                                        self.backup))
+                                                        self.backup,
+                                                        control_server(control_conf, config, str(password_file))))
         record_digests(self.paths.var / "supervisor" / "digests.json", config, self.paths.directory)
         initialization = f"sys.argv[1:1] = ['-c', {str(control_conf)!r}]"
         paths = [str(self.conf), str(self.site_json)]
+        if password_file.parent == self.conf.parent:
+            paths.append(str(password_file))
         scripts = [(f"{self.name}ctl", "supervisor.supervisorctl", "main")]
         if self.mode != "conf.d":
             scripts.insert(0, (f"{self.name}d", "control.supervisord", "main"))
@@ -414,24 +427,41 @@ class Recipe:
     update = install
 
 
-def site_description(directory: Path, conf: Path, config: SupervisorConfig,
-                     balancer: dict[str, Any] | None, backup: str = "") -> str:
+def site_description(directory: Path, conf: Path, config: SupervisorConfig, balancer: dict[str, Any] | None,
+                     backup: str = "", control: ControlServer | None = None) -> str:
     """site.json: what bin/sitestack's commands need to know about the site (no secrets)."""
     group_of = {member: g.name for g in config.groups for member in g.programs}
     # one entry per process as supervisor names it: a pool's worker_00, worker_01, ...; a program in
     # no group is in supervisor's own group named after it
-    programs = [
-        {"name": process, "group": group_of.get(p.name, p.name), "priority": p.priority,
-         "health_url": p.health_url, "address": p.address, "watchdog": p.watchdog, "memory_quota": p.memory_quota,
-         "start_timeout": p.start_timeout}
+    programs = tuple(
+        SiteProgram(name=process, group=group_of.get(p.name, p.name), priority=p.priority, health_url=p.health_url,
+                    address=p.address, watchdog=p.watchdog, memory_quota=p.memory_quota,
+                    start_timeout=p.start_timeout, program=p.name, command=p.command, user=p.user,
+                    consumer=p.consumer)
         for p in config.programs
         for process in _process_names(p, group_of.get(p.name, ""))
-    ]
-    data: dict[str, Any] = {"directory": str(directory), "supervisord_conf": str(conf), "programs": programs,
-                            "balancer": balancer}
-    if backup:
-        data["extra"] = {"backup": backup}
-    return json.dumps(data, indent=2, sort_keys=True) + "\n"
+    )
+    site = Site(directory, conf, programs,
+                Balancer(balancer["socket"], balancer["backend"], tuple(balancer["servers"]), balancer["part"])
+                if balancer else None,
+                {"backup": backup} if backup else {}, control)
+    return site.dumps()
+
+
+def control_server(conf: Path, config: SupervisorConfig, password_file: str) -> ControlServer:
+    """How commands reach the supervisord of conf (the system's in conf.d mode: config.control is None)."""
+    control, supervisord = config.control, config.supervisord
+    if control is None:
+        return ControlServer(str(conf))
+    return ControlServer(
+        conf=str(conf), serverurl=control.serverurl, username=control.username,
+        password_file=password_file if control.password else "",
+        socket=control.file if control.kind == "unix" else "",
+        socket_mode=control.chmod if control.kind == "unix" else "",
+        port=control.port if control.kind == "inet" else "",
+        pidfile=supervisord.pidfile if supervisord else "",
+        supervisord_user=supervisord.user if supervisord else "",
+    )
 
 
 def _process_names(program: Program, group: str) -> list[str]:

@@ -8,6 +8,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from recipes import convert
+from recipes.description import Consumer
 from recipes.errors import Invalid, Problem
 
 Settings = tuple[tuple[str, str], ...]
@@ -143,6 +144,7 @@ class Program:
     watchdog: bool = False
     address: str = ""
     start_timeout: int = 0  # seconds a restart waits for it to answer (0: the default)
+    consumer: Consumer | None = None  # its config file, checked by its own binary
 
     def setting(self, key: str, default: str = "") -> str:
         return dict(self.settings).get(key, default)

@@ -16,7 +16,7 @@ from recipes.convert import Duration
 from recipes.errors import Invalid
 from recipes.files import ensure_directory, read_or_create_secret, write_if_changed
 from recipes.options import OptionReader
-from recipes.publish import PublishedProgram, publish
+from recipes.publish import Consumer, PublishedProgram, publish
 from recipes.render import render
 from recipes.system import blocked_directory, read_binary, share_of_cores
 
@@ -231,6 +231,8 @@ class Recipe:
                     health_url=f"http://{self.varnish.address}{self.varnish.probe.path}",
                     address=self.varnish.address,
                     other_addresses=(f"127.0.0.1:{self.varnish.admin_port}",),
+                    consumer=Consumer("varnish", str(self.vcl), str(self.secret),
+                                      f"127.0.0.1:{self.varnish.admin_port}"),
                     stopwaitsecs=10,
                 )
             ],

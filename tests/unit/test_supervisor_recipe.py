@@ -141,7 +141,7 @@ def test_a_balanced_program_without_a_health_url_gets_a_warning(tmp_path, caplog
     buildout = stack_buildout(tmp_path, programs="10 zeoserver /srv/bin/zeoserver\n"
                               "20 client1 (address=127.0.0.1:8081) /srv/bin/client1 [console]\n"
                               "21 client2 (address=127.0.0.1:8082 health-url=/ok) /srv/bin/client2 [console]")
-    buildout["haproxy"] = {"stats-socket": "/srv/var/haproxy/admin.sock",
+    buildout["haproxy"] = {"stats-socket": "/srv/var/haproxy/admin.sock", "backend": "clients",
                            "servers": "client1=127.0.0.1:8081 client2=127.0.0.1:8082"}
     buildout["supervisor"]["balancer"] = "haproxy"
     with caplog.at_level("WARNING"):
