@@ -12,10 +12,11 @@ from typing import Any
 from recipes import convert
 from recipes.adapter import Paths, created, user_errors
 from recipes.convert import Duration
+from recipes.description import Consumer
 from recipes.errors import ConfigError, Invalid, Problem
 from recipes.files import ensure_directory, write_if_changed
 from recipes.options import OptionReader
-from recipes.publish import Consumer, PublishedProgram, publish
+from recipes.publish import PublishedProgram, publish
 from recipes.render import render
 from recipes.system import blocked_directory, existing_user, read_binary, share_of_cores
 

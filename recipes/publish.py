@@ -53,6 +53,11 @@ class PublishedProgram:
     other_addresses: tuple[str, ...] = ()
     consumer: Consumer | None = None
 
+    @property
+    def numprocs(self) -> int:
+        """How many processes supervisor runs of it (its settings are checked: a whole number)."""
+        return int(dict(self.settings).get("numprocs", "1"))
+
 
 def publish(options: MutableMapping[str, str], programs: list[PublishedProgram]) -> None:
     """Set the options that describe programs on a part's section."""

@@ -11,14 +11,15 @@ from typing import Any
 
 from recipes import convert, digests
 from recipes.adapter import Paths, egg_scripts, user_errors
-from recipes.description import Balancer, ControlServer, Site, SiteProgram
 from recipes.errors import ConfigError, Invalid, Problem
 from recipes.files import (cannot_create, ensure_directory, private_directory, read_or_create_secret,
                            write_if_changed)
 from recipes.options import OptionReader
-from recipes.publish import PublishedProgram, collect, publishes_programs
-from recipes.program_model import process_names
+from recipes.publish import collect, publishes_programs
 from recipes.render import render
+from recipes.supervisor_build import (automatic_groups, claim_address, control_server, default_listeners,
+                                      listener_from_part, program_from_part, site_description,
+                                      with_listener_credentials)
 from recipes.supervisor_lines import is_program_line, parse_group, parse_listener, parse_program
 from recipes.supervisor_model import EventListener, Group, Program, SupervisorConfig, validate
 from recipes.supervisor_settings import lines, read_control, read_supervisord, running_as_root
@@ -42,139 +43,6 @@ SUPERLANCE_SCRIPTS = ("memmon", "httpok", "crashmail", "crashmailbatch", "fatalm
 def render_supervisord_conf(part: str, buildout_directory: str, config: SupervisorConfig) -> str:
     """supervisord.conf text for a validated config."""
     return render("supervisord.conf.j2", part=part, buildout_directory=buildout_directory, config=config)
-
-
-def program_from_part(published: PublishedProgram, log_dir: Path) -> Program:
-    """A part's published program as a supervisor program with sitestack's defaults."""
-    settings: list[tuple[str, str]] = [
-        ("autostart", "true"),
-        ("autorestart", "true"),
-        ("startsecs", str(published.startsecs)),
-        ("startretries", "10"),
-        ("stopsignal", published.stopsignal),
-        ("stopwaitsecs", str(published.stopwaitsecs)),
-        ("stopasgroup", "true"),
-        ("killasgroup", "true"),
-        ("stdout_logfile", str(log_dir / f"{published.name}.log")),
-        ("stdout_logfile_maxbytes", "10MB"),
-        ("stdout_logfile_backups", "5"),
-    ]
-    if published.environment:
-        settings.append(("environment", ",".join(f'{k}="{v}"' for k, v in published.environment)))
-    merged, structural = _merge_settings(settings, published, log_dir)
-    return Program(
-        name=published.name,
-        command=published.command,
-        priority=int(structural.get("priority", published.priority)),
-        directory=structural.get("directory", published.directory),
-        redirect_stderr=structural.get("redirect_stderr", "true") == "true",
-        user=structural.get("user", published.user),
-        settings=merged,
-        group=published.group,
-        health_url=published.health_url,
-        memory_quota=published.memory_quota,
-        watchdog=published.watchdog,
-        address=published.address,
-        start_timeout=published.start_timeout,
-        consumer=published.consumer,
-    )
-
-
-STRUCTURAL = ("priority", "directory", "user", "redirect_stderr")
-
-
-def _merge_settings(defaults: list[tuple[str, str]], published: PublishedProgram,
-                    log_dir: Path) -> tuple[tuple[tuple[str, str], ...], dict[str, str]]:
-    """sitestack's defaults overridden by the part's own supervisor settings; the options the
-    Program holds as fields (priority, directory, user, redirect_stderr) come back apart."""
-    merged = dict(defaults)
-    if int(dict(published.settings).get("numprocs", "1")) > 1:
-        # one log per process of a pool: two processes appending to one file would mix up rotation
-        merged["stdout_logfile"] = str(log_dir / f"{published.name}_%(process_num)02d.log")
-    structural = {k: v for k, v in published.settings if k in STRUCTURAL}
-    merged.update((k, v) for k, v in published.settings if k not in STRUCTURAL)
-    return tuple(merged.items()), structural
-
-
-def listener_from_part(published: PublishedProgram, log_dir: Path) -> EventListener:
-    """A part's published event listener, with sitestack's defaults for its log."""
-    settings = [("autostart", "true"), ("autorestart", "true"),
-                ("stderr_logfile", str(log_dir / f"{published.name}.log")),
-                ("stderr_logfile_maxbytes", "10MB"), ("stderr_logfile_backups", "5")]
-    if published.directory:
-        settings.append(("directory", published.directory))
-    if published.user:
-        settings.append(("user", published.user))
-    if published.priority != 999:
-        settings.append(("priority", str(published.priority)))
-    merged = dict(settings)
-    merged.update(published.settings)
-    return EventListener(published.name, published.events, published.command, tuple(merged.items()))
-
-
-WILDCARDS = ("0.0.0.0", "::", "")
-
-
-def claim_address(reader: OptionReader, option: str, taken: dict[str, str], address: str, owner: str,
-                  value: str) -> None:
-    """Record that owner listens on address; a port someone already holds there is a problem."""
-    host, _, port = address.rpartition(":")
-    for other, holder in taken.items():
-        other_host, _, other_port = other.rpartition(":")
-        if port == other_port and (host.strip("[]") == other_host.strip("[]")
-                                   or {host.strip("[]"), other_host.strip("[]")} & set(WILDCARDS)):
-            where = address if host == other_host else f"{address} and {other}"
-            reader.problem(option, f"{owner!r} and {holder!r} both listen on {where}", value)
-            return
-    taken[address] = owner
-
-
-def automatic_groups(programs: list[Program]) -> list[Group]:
-    """One group per published group name; its priority is its first member's."""
-    members: dict[str, list[Program]] = {}
-    for program in programs:
-        if program.group:
-            members.setdefault(program.group, []).append(program)
-    return [
-        Group(name, min(p.priority for p in progs), tuple(p.name for p in sorted(progs, key=lambda p: p.priority)))
-        for name, progs in sorted(members.items(), key=lambda item: min(p.priority for p in item[1]))
-    ]
-
-
-def default_listeners(programs: list[Program], groups: list[Group], bin_dir: Path,
-                      events: str, timeout: int, email: str, log_dir: Path | None = None,
-                      grace: int | None = None) -> list[EventListener]:
-    """The watchdog: memmon for memory quotas (one -g per group that shares one quota), httpok per health URL."""
-    quota_args: list[str] = []
-    covered: set[str] = set()
-    for group in groups:
-        quotas = {p.memory_quota for p in programs if p.name in group.programs}
-        if len(quotas) == 1 and None not in quotas:
-            quota_args += ["-g", f"{group.name}={convert.format_size(quotas.pop())}"]  # type: ignore[arg-type]
-            covered.update(group.programs)
-    for program in programs:
-        if program.memory_quota and program.name not in covered:
-            size = convert.format_size(program.memory_quota)
-            if int(program.setting("numprocs", "1")) > 1:
-                # a pool's processes are worker_00, worker_01, ...: name each as group:process
-                group = next((g.name for g in groups if program.name in g.programs), program.name)
-                quota_args += [a for p in _process_names(program, group) for a in ("-p", f"{group}:{p}={size}")]
-            else:
-                quota_args += ["-p", f"{program.name}={size}"]
-    # One sitestack-watchdog process does superlance's memmon and every httpok (listeners/), and
-    # restarts through control.restart: drained in haproxy first, so no request is lost.
-    mail = ["-m", email] if email else []
-    segments = [" ".join(["::", "memmon", *quota_args, *mail])] if quota_args else []
-    for program in programs:
-        if program.health_url and program.watchdog:
-            segments.append(" ".join(["::", "httpok", "-p", program.name, "-t", str(timeout), *mail,
-                                      program.health_url]))
-    if not segments:
-        return []
-    settings = (("stderr_logfile", str(log_dir / "watchdog.log")),) if log_dir else ()
-    policy = ["--grace", str(grace)] if grace is not None else []
-    return [EventListener("watchdog", events, " ".join([str(bin_dir / "sitestack-watchdog"), *policy, *segments]),
-                          settings)]
 
 
 class Recipe:
@@ -379,7 +247,7 @@ class Recipe:
         elif config.control and config.control.password:
             # a password given in buildout.cfg: commands read it from a file of its own, like a generated one
             password_file = self.conf.parent / "control-password"
-        config = _with_listener_credentials(config)
+        config = with_listener_credentials(config)
         text = render_supervisord_conf(self.name, str(self.paths.directory), config)
         if config.supervisord:
             for directory in (config.supervisord.childlogdir, Path(config.supervisord.logfile).parent):
@@ -427,70 +295,11 @@ class Recipe:
     update = install
 
 
-def site_description(directory: Path, conf: Path, config: SupervisorConfig, balancer: dict[str, Any] | None,
-                     backup: str = "", control: ControlServer | None = None) -> str:
-    """site.json: what bin/sitestack's commands need to know about the site (no secrets)."""
-    group_of = {member: g.name for g in config.groups for member in g.programs}
-    # one entry per process as supervisor names it: a pool's worker_00, worker_01, ...; a program in
-    # no group is in supervisor's own group named after it
-    programs = tuple(
-        SiteProgram(name=process, group=group_of.get(p.name, p.name), priority=p.priority, health_url=p.health_url,
-                    address=p.address, watchdog=p.watchdog, memory_quota=p.memory_quota,
-                    start_timeout=p.start_timeout, program=p.name, command=p.command, user=p.user,
-                    consumer=p.consumer)
-        for p in config.programs
-        for process in _process_names(p, group_of.get(p.name, ""))
-    )
-    site = Site(directory, conf, programs,
-                Balancer(balancer["socket"], balancer["backend"], tuple(balancer["servers"]), balancer["part"])
-                if balancer else None,
-                {"backup": backup} if backup else {}, control)
-    return site.dumps()
-
-
-def control_server(conf: Path, config: SupervisorConfig, password_file: str) -> ControlServer:
-    """How commands reach the supervisord of conf (the system's in conf.d mode: config.control is None)."""
-    control, supervisord = config.control, config.supervisord
-    if control is None:
-        return ControlServer(str(conf))
-    return ControlServer(
-        conf=str(conf), serverurl=control.serverurl, username=control.username,
-        password_file=password_file if control.password else "",
-        socket=control.file if control.kind == "unix" else "",
-        socket_mode=control.chmod if control.kind == "unix" else "",
-        port=control.port if control.kind == "inet" else "",
-        pidfile=supervisord.pidfile if supervisord else "",
-        supervisord_user=supervisord.user if supervisord else "",
-    )
-
-
-def _process_names(program: Program, group: str) -> list[str]:
-    try:
-        return process_names(program.name, dict(program.settings), group)
-    except Invalid:  # supervisor itself refuses such a process_name at start, and says why
-        return [program.name]
-
-
 def record_digests(path: Path, config: SupervisorConfig, directory: Path) -> None:
     """var/supervisor/digests.json: when what each program runs from last changed (bin/sitestack reload)."""
     history = digests.record(path, {p.name: p.command for p in config.programs}, directory)
     ensure_directory(path.parent)
     write_if_changed(path, json.dumps(history, indent=1, sort_keys=True) + "\n", 0o600)
-
-
-def _with_listener_credentials(config: SupervisorConfig) -> SupervisorConfig:
-    """Listeners reach supervisord's XML-RPC with the control credentials, as in c.r.s."""
-    control = config.control
-    if not control or not control.username:
-        return config
-    env = (f"SUPERVISOR_USERNAME='{control.username}',SUPERVISOR_PASSWORD='{control.password}',"
-           f"SUPERVISOR_SERVER_URL='{control.serverurl}'")
-    listeners = []
-    for listener in config.listeners:
-        settings = dict(listener.settings)
-        settings["environment"] = ",".join(filter(None, [settings.get("environment", ""), env]))
-        listeners.append(dataclasses.replace(listener, settings=tuple(settings.items())))
-    return dataclasses.replace(config, listeners=tuple(listeners))
 
 
 def _sections(text: str) -> list[str]:

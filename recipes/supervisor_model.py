@@ -4,12 +4,16 @@ from __future__ import annotations
 import os
 import re
 import shlex
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from recipes import convert
 from recipes.description import Consumer
 from recipes.errors import Invalid, Problem
+
+if TYPE_CHECKING:  # recipes.watchdog_rules builds on this module
+    from recipes.watchdog_rules import WatchdogRules
 
 Settings = tuple[tuple[str, str], ...]
 SIGNALS = ("TERM", "HUP", "INT", "QUIT", "KILL", "USR1", "USR2")
@@ -112,7 +116,7 @@ def escape_percent(text: str) -> str:
     return "".join(out)
 
 
-def convert_settings(pairs: list[tuple[str, str]], known: dict[str, Callable[[str], str]]) -> Settings:
+def convert_settings(pairs: Sequence[tuple[str, str]], known: dict[str, Callable[[str], str]]) -> Settings:
     """Check (key, value) pairs against supervisor's options; Invalid names the first bad one."""
     seen: dict[str, str] = {}
     for key, value in pairs:
@@ -125,6 +129,21 @@ def convert_settings(pairs: list[tuple[str, str]], known: dict[str, Callable[[st
         except Invalid as error:
             raise Invalid(f"{key}: {error} (got {value!r})") from None
     return tuple(seen.items())
+
+
+# the options a Program holds as fields rather than in its settings
+STRUCTURAL = ("priority", "directory", "user", "redirect_stderr")
+
+
+def split_structural(pairs: Sequence[tuple[str, str]],
+                     fields: tuple[str, ...] = STRUCTURAL) -> tuple[dict[str, str], Settings]:
+    """(the options named in fields, the other settings in their order)."""
+    return {k: v for k, v in pairs if k in fields}, tuple((k, v) for k, v in pairs if k not in fields)
+
+
+def pool_names_apart(numprocs: int, process_name: str) -> bool:
+    """A pool (numprocs > 1) needs %(process_num) in process_name, so each process has its own name."""
+    return numprocs <= 1 or "%(process_num)" in process_name
 
 
 @dataclass(frozen=True)
@@ -149,15 +168,30 @@ class Program:
     def setting(self, key: str, default: str = "") -> str:
         return dict(self.settings).get(key, default)
 
+    @property
+    def numprocs(self) -> int:
+        """How many processes supervisor runs of it (its settings are checked: a whole number)."""
+        return int(self.setting("numprocs", "1"))
+
 
 @dataclass(frozen=True)
 class EventListener:
-    """An [eventlistener:x] section."""
+    """An [eventlistener:x] section; the watchdog's carries its typed rules, printed after its command."""
 
     name: str
     events: str
     command: str
     settings: Settings = ()
+    rules: WatchdogRules | None = None
+
+    @property
+    def command_line(self) -> str:
+        """The whole command, as supervisord.conf says it (before %-escaping)."""
+        if not self.rules:
+            return self.command
+        from recipes.watchdog_rules import watchdog_arguments
+
+        return f"{self.command} {watchdog_arguments(self.rules)}"
 
 
 @dataclass(frozen=True)
@@ -229,8 +263,7 @@ def validate(config: SupervisorConfig) -> list[Problem]:
                 problems.append(Problem(kind, f"{name!r} is defined twice", name))
             seen[name] = kind
     for program in config.programs:
-        numprocs = int(program.setting("numprocs", "1"))
-        if numprocs > 1 and "%(process_num)" not in program.setting("process_name"):
+        if not pool_names_apart(program.numprocs, program.setting("process_name")):
             problems.append(Problem(
                 "programs", f"{program.name!r}: numprocs > 1 needs %(process_num)s in process_name",
                 program.setting("process_name", program.name)))

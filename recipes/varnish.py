@@ -13,10 +13,11 @@ from typing import Any
 from recipes import convert
 from recipes.adapter import Paths, created, user_errors
 from recipes.convert import Duration
+from recipes.description import Consumer
 from recipes.errors import Invalid
 from recipes.files import ensure_directory, read_or_create_secret, write_if_changed
 from recipes.options import OptionReader
-from recipes.publish import Consumer, PublishedProgram, publish
+from recipes.publish import PublishedProgram, publish
 from recipes.render import render
 from recipes.system import blocked_directory, read_binary, share_of_cores
 
