@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import dataclasses
 from pathlib import Path
-from typing import Any
 
 from recipes.description import Balancer, ControlServer, Site, SiteProgram
 from recipes.errors import Invalid
@@ -121,7 +120,7 @@ def default_listeners(programs: list[Program], groups: list[Group], bin_dir: Pat
     return [EventListener("watchdog", events, str(bin_dir / "sitestack-watchdog"), settings, rules)]
 
 
-def site_description(directory: Path, conf: Path, config: SupervisorConfig, balancer: dict[str, Any] | None,
+def site_description(directory: Path, conf: Path, config: SupervisorConfig, balancer: Balancer | None,
                      backup: str = "", control: ControlServer | None = None) -> str:
     """site.json: what bin/sitestack's commands need to know about the site (no secrets)."""
     group_of = {member: g.name for g in config.groups for member in g.programs}
@@ -135,10 +134,7 @@ def site_description(directory: Path, conf: Path, config: SupervisorConfig, bala
         for p in config.programs
         for process in _process_names(p, group_of.get(p.name, ""))
     )
-    site = Site(directory, conf, programs,
-                Balancer(balancer["socket"], balancer["backend"], tuple(balancer["servers"]), balancer["part"])
-                if balancer else None,
-                {"backup": backup} if backup else {}, control)
+    site = Site(directory, conf, programs, balancer, {"backup": backup} if backup else {}, control)
     return site.dumps()
 
 
