@@ -19,10 +19,11 @@ from recipes.render import render
 from recipes.supervisor_build import (claim_address, control_server, default_listeners, site_description,
                                       with_listener_credentials)
 from recipes.supervisor_lines import parse_group, parse_listener
-from recipes.supervisor_model import SupervisorConfig, check_value, validate
+from recipes.supervisor_model import SupervisorConfig, check_value
 from recipes.supervisor_programs import Gathered, backup_of, balancer_of, gather
 from recipes.supervisor_settings import (lines, read_control, read_sections, read_supervisord, read_watchdog,
                                          running_as_root)
+from recipes.supervisor_validate import validate
 
 OPTIONS = (
     # collective.recipe.supervisor's names
