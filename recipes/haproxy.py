@@ -12,6 +12,7 @@ from typing import Any
 from recipes import convert
 from recipes.adapter import Paths, created, user_errors
 from recipes.convert import Duration
+from recipes.description import Consumer
 from recipes.errors import ConfigError, Invalid, Problem
 from recipes.files import ensure_directory, write_if_changed
 from recipes.options import OptionReader
@@ -89,6 +90,8 @@ class Haproxy:
     request_log: str = "errors"
     # a request that takes at least this long is logged even when it succeeded
     slow_request: Duration = Duration(1000)
+    # the backend of the app clients: bin/sitestack and the watchdog drain its servers by this name
+    backend: str = "clients"
 
     @property
     def address(self) -> str:
@@ -218,6 +221,7 @@ class Recipe:
             "port": str(self.haproxy.port),
             "monitor-uri": self.haproxy.monitor_uri,
             "stats-socket": self.haproxy.stats_socket,
+            "backend": self.haproxy.backend,
             "config": str(self.config),
         }.items():
             options[key] = value
@@ -237,6 +241,7 @@ class Recipe:
             user=self.user,
             stopsignal="USR1",
             stopwaitsecs=10,
+            consumer=Consumer("haproxy", str(self.config)),
         )
 
     def install(self) -> list[str]:

@@ -32,7 +32,7 @@ class Program:
             reader = OptionReader(options, (*OWN_OPTIONS, *PROGRAM_OPTIONS))
             program = read_program(name, reader)
             reader.done()
-        publish(options, [program.published()])
+        publish(options, [program])
 
     def install(self) -> list[str]:
         return []

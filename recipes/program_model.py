@@ -11,7 +11,8 @@ from recipes import convert
 from recipes.errors import Invalid
 from recipes.options import OptionReader
 from recipes.publish import PublishedProgram
-from recipes.supervisor_model import LISTENER_OPTIONS, PROGRAM_OPTIONS, _events, check_value, escape_percent
+from recipes.supervisor_model import (LISTENER_OPTIONS, PROGRAM_OPTIONS, _events, check_value, escape_percent,
+                                      pool_names_apart, split_structural)
 
 # sitestack's own options (dashes, like every sitestack part); supervisor's options keep supervisor's
 # spelling (underscores), so a line copied from supervisor's docs or a framework's guide works as is.
@@ -48,34 +49,24 @@ def process_names(name: str, settings: Mapping[str, str], group: str = "") -> li
     return names
 
 
-@dataclass(frozen=True)
-class ProgramPart:
-    """What a sitestack:program part asks supervisor to run."""
-
-    name: str
-    command: str
-    settings: tuple[tuple[str, str], ...]
-    group: str = ""
-    memory_quota: int | None = None
-    health_url: str = ""
-    watchdog: bool = False
-    address: str = ""
-
-    def published(self) -> PublishedProgram:
-        fields = dict(self.settings)
-        rest = tuple((k, v) for k, v in self.settings if k not in ("priority", "directory", "user"))
-        return PublishedProgram(
-            name=self.name, command=self.command, directory=fields.get("directory", ""),
-            priority=int(fields.get("priority", "999")), group=self.group, health_url=self.health_url,
-            memory_quota=self.memory_quota, address=self.address, user=fields.get("user", ""),
-            stopsignal=fields.get("stopsignal", "TERM"), stopwaitsecs=int(fields.get("stopwaitsecs", "10")),
-            startsecs=int(fields.get("startsecs", "1")), watchdog=self.watchdog, settings=rest,
-        )
+def described(name: str, command: str, settings: Mapping[str, str], group: str = "",
+              memory_quota: int | None = None, health_url: str = "", watchdog: bool = False,
+              address: str = "") -> PublishedProgram:
+    """A program from supervisor settings: the ones the description holds as fields (priority,
+    directory, user, stopsignal, stopwaitsecs, startsecs) read from them, the rest kept as settings."""
+    rest = split_structural(tuple(settings.items()), ("priority", "directory", "user"))[1]
+    return PublishedProgram(
+        name=name, command=command, directory=settings.get("directory", ""),
+        priority=int(settings.get("priority", "999")), user=settings.get("user", ""),
+        stopsignal=settings.get("stopsignal", "TERM"), stopwaitsecs=int(settings.get("stopwaitsecs", "10")),
+        startsecs=int(settings.get("startsecs", "1")), settings=rest, group=group, memory_quota=memory_quota,
+        health_url=health_url, watchdog=watchdog, address=address,
+    )
 
 
 def supervisor_settings(reader: OptionReader, known: Mapping[str, object], skip: tuple[str, ...] = ()) -> list[tuple[str, str]]:
     """Every supervisor option the part sets, converted; problems go to reader."""
-    settings = []
+    settings: list[tuple[str, str]] = []
     for key in known:
         if key in skip or not reader.has(key):
             continue
@@ -90,15 +81,15 @@ def check_pool(reader: OptionReader, settings: dict[str, str]) -> None:
     numprocs = int(settings.get("numprocs", "1"))
     if numprocs > NUMPROCS_MAX:
         reader.problem("numprocs", f"expected at most {NUMPROCS_MAX} processes", str(numprocs))
-    elif numprocs > 1 and "%(process_num)" not in settings.get("process_name", ""):
+    elif not pool_names_apart(numprocs, settings.get("process_name", "")):
         reader.problem("process_name", "numprocs > 1 needs %(process_num)s (or %(process_num)02d) in "
                        "process_name, so each process has its own name",
                        reader.raw("process_name").strip() or None)
 
 
 def read_program(name: str, reader: OptionReader, default_command: str | None = None,
-                 defaults: Mapping[str, str] | None = None) -> ProgramPart:
-    """A ProgramPart from a part's options (every problem is collected in reader)."""
+                 defaults: Mapping[str, str] | None = None) -> PublishedProgram:
+    """A program from a part's options (every problem is collected in reader)."""
     command = reader.get("command", _command, default_command) if default_command else reader.require("command", _command)
     settings = dict(defaults or {})
     settings.update(supervisor_settings(reader, PROGRAM_OPTIONS))
@@ -109,13 +100,11 @@ def read_program(name: str, reader: OptionReader, default_command: str | None = 
         except Invalid as error:
             reader.problem("process_name", str(error), settings["process_name"])
     group = reader.get("group", convert.name, "")
-    return ProgramPart(
-        name=name,
-        command=command or "",
-        settings=tuple(settings.items()),
+    return described(
+        name, command or "", settings,
         # supervisor puts a program in no group into a group of its own name already
         group="" if group == name else group,
-        memory_quota=reader.get("memory-quota", convert.byte_size, None),  # type: ignore[arg-type]
+        memory_quota=reader.get("memory-quota", convert.byte_size, None),
         health_url=reader.get("health-url", check_value, ""),
         watchdog=reader.get("watchdog", convert.boolean, False),
         address=reader.get("address", lambda t: convert.join_address(*convert.address(t)), ""),
@@ -132,7 +121,7 @@ def read_listener(name: str, reader: OptionReader) -> PublishedProgram:
     return PublishedProgram(
         name=name, command=command or "", directory="", priority=int(fields.get("priority", "999")),
         group="", settings=tuple(settings), kind="eventlistener", events=events or "",
-        memory_quota=reader.get("memory-quota", convert.byte_size, None),  # type: ignore[arg-type]
+        memory_quota=reader.get("memory-quota", convert.byte_size, None),
     )
 
 
@@ -163,5 +152,5 @@ def read_group(name: str, reader: OptionReader) -> GroupPart:
     )
 
 
-__all__ = ["ProgramPart", "GroupPart", "read_program", "read_listener", "read_group", "process_names",
+__all__ = ["described", "GroupPart", "read_program", "read_listener", "read_group", "process_names",
            "escape_percent", "OWN_OPTIONS"]

@@ -101,15 +101,14 @@ class Recipe:
             if eggs := buildout["buildout"].get("eggs-directory"):
                 reach.append(Path(eggs) / "egg")
             self.user = program_user(reader, reach) if reader.has("user") else ""
-            settings = tuple((k, v) for k, v in program.settings if k != "user")
-            program = dataclasses.replace(program, settings=settings + ((("user", self.user),) if self.user else ()))
-            startsecs = int(dict(program.settings).get("startsecs", "1"))
+            program = dataclasses.replace(program, user=self.user)
+            startsecs = program.startsecs
             self.blob_cache = self.paths.var / "blobcache" / name  # worker_00, worker_01, ... below it
             self.arguments = worker_arguments(reader, self.blob_cache, startsecs)
-            self.eggs = [*EGGS, *reader.get("eggs", requirements, [])]
+            self.eggs = [*EGGS, *reader.get("eggs", requirements, list[str]())]
             reader.done()
         self.program = program
-        publish(options, [program.published()])
+        publish(options, [program])
 
     def install(self) -> list[str]:
         ensure_directory(self.paths.parts / self.name)

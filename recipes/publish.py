@@ -7,8 +7,10 @@ apply, `<name>-health-url`, `<name>-memory-quota`, `<name>-address`, `<name>-use
 (KEY=value lines), `<name>-watchdog` (true: httpok restarts it when its health URL fails),
 `<name>-start-timeout` (seconds a restart waits for it to answer; the watchdog's grace for it),
 `<name>-settings` (more supervisor options as `key=value` lines, e.g. numprocs, exitcodes),
-`<name>-kind` (`eventlistener` for an event listener, with `<name>-events`). The last three are only
-set when they are not empty. The supervisor part reads them back with `collect`.
+`<name>-kind` (`eventlistener` for an event listener, with `<name>-events`), and for a program whose
+config file its own binary checks, `<name>-consumer` (haproxy or varnish) with `<name>-config`,
+`<name>-secret` and `<name>-admin` (host:port). The optional ones are only set when they are not
+empty. The supervisor part reads them back with `collect`.
 """
 from __future__ import annotations
 
@@ -16,6 +18,7 @@ from collections.abc import Mapping, MutableMapping
 from dataclasses import dataclass, field
 
 from recipes import convert
+from recipes.description import CONSUMERS, Consumer
 from recipes.errors import ConfigError, Invalid, Problem
 
 
@@ -48,6 +51,12 @@ class PublishedProgram:
     start_timeout: int = 0
     # more addresses it listens on besides `address` (varnish's admin port), for the port-clash check
     other_addresses: tuple[str, ...] = ()
+    consumer: Consumer | None = None
+
+    @property
+    def numprocs(self) -> int:
+        """How many processes supervisor runs of it (its settings are checked: a whole number)."""
+        return int(dict(self.settings).get("numprocs", "1"))
 
 
 def publish(options: MutableMapping[str, str], programs: list[PublishedProgram]) -> None:
@@ -78,6 +87,13 @@ def publish(options: MutableMapping[str, str], programs: list[PublishedProgram])
             options[f"{p.name}-events"] = p.events
         if p.other_addresses:
             options[f"{p.name}-other-addresses"] = " ".join(p.other_addresses)
+        if p.consumer:
+            options[f"{p.name}-consumer"] = p.consumer.kind
+            options[f"{p.name}-config"] = p.consumer.config
+            if p.consumer.secret:
+                options[f"{p.name}-secret"] = p.consumer.secret
+            if p.consumer.admin:
+                options[f"{p.name}-admin"] = p.consumer.admin
 
 
 def publishes_programs(options: Mapping[str, str]) -> bool:
@@ -91,39 +107,50 @@ def collect(part: str, options: Mapping[str, str]) -> list[PublishedProgram]:
     programs = []
     for name in options.get("programs", "").split():
         try:
-            get = lambda key, default="": options.get(f"{name}-{key}", default)  # noqa: E731
-            quota = get("memory-quota").strip()
-            environment = tuple(
-                tuple(line.split("=", 1))
-                for line in get("environment").splitlines()
-                if line.strip()
-            )
-            programs.append(
-                PublishedProgram(
-                    name=name,
-                    command=get("command"),
-                    directory=get("directory"),
-                    priority=convert.priority(get("priority")),
-                    group=get("group"),
-                    health_url=get("health-url"),
-                    memory_quota=convert.byte_size(quota) if quota else None,
-                    address=get("address"),
-                    user=get("user"),
-                    stopsignal=get("stopsignal", "TERM") or "TERM",
-                    stopwaitsecs=convert.integer(get("stopwaitsecs", "10"), 0),
-                    startsecs=convert.integer(get("startsecs", "1"), 0),
-                    environment=environment,  # type: ignore[arg-type]
-                    watchdog=convert.boolean(get("watchdog", "false")),
-                    settings=_settings(get("settings"), get("kind", "program")),
-                    kind=_kind(get("kind", "program")),
-                    events=get("events"),
-                    other_addresses=tuple(get("other-addresses").split()),
-                    start_timeout=convert.integer(get("start-timeout", "0"), 0),
-                )
-            )
+            programs.append(decode(name, options))
         except Invalid as error:
             raise ConfigError([Problem("programs", f"part {part!r} published a bad value for {name!r}: {error}")]) from None
     return programs
+
+
+def decode(name: str, options: Mapping[str, str]) -> PublishedProgram:
+    """One published program from its `<name>-...` options (the inverse of `publish`)."""
+    def get(key: str, default: str = "") -> str:
+        return options.get(f"{name}-{key}", default)
+
+    quota = get("memory-quota").strip()
+    environment = tuple((key, value) for key, _, value in
+                        (line.partition("=") for line in get("environment").splitlines() if line.strip()))
+    return PublishedProgram(
+        name=name,
+        command=get("command"),
+        directory=get("directory"),
+        priority=convert.priority(get("priority")),
+        group=get("group"),
+        health_url=get("health-url"),
+        memory_quota=convert.byte_size(quota) if quota else None,
+        address=get("address"),
+        user=get("user"),
+        stopsignal=get("stopsignal", "TERM") or "TERM",
+        stopwaitsecs=convert.integer(get("stopwaitsecs", "10"), 0),
+        startsecs=convert.integer(get("startsecs", "1"), 0),
+        environment=environment,
+        watchdog=convert.boolean(get("watchdog", "false")),
+        settings=_settings(get("settings"), get("kind", "program")),
+        kind=_kind(get("kind", "program")),
+        events=get("events"),
+        other_addresses=tuple(get("other-addresses").split()),
+        start_timeout=convert.integer(get("start-timeout", "0"), 0),
+        consumer=_consumer(get("consumer"), get("config"), get("secret"), get("admin")),
+    )
+
+
+def _consumer(kind: str, config: str, secret: str, admin: str) -> Consumer | None:
+    if not kind.strip():
+        return None
+    if kind.strip() not in CONSUMERS:
+        raise Invalid("expected consumer " + " or ".join(CONSUMERS))
+    return Consumer(kind.strip(), config, secret, convert.join_address(*convert.address(admin)) if admin else "")
 
 
 def _kind(text: str) -> str:

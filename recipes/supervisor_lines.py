@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Mapping
+from typing import TypedDict
 from urllib.parse import urlsplit
 
 from recipes import convert
@@ -23,6 +25,7 @@ from recipes.supervisor_model import (
     Group,
     Program,
     _events,
+    split_structural,
     check_value,
     convert_settings,
 )
@@ -50,7 +53,7 @@ def tokens(line: str) -> list[tuple[str, str]]:
     return out
 
 
-def _options(text: str, known: dict[str, object]) -> list[tuple[str, str]]:
+def _options(text: str, known: Mapping[str, object]) -> list[tuple[str, str]]:
     pairs = []
     for item in text.split():
         key, sep, value = item.partition("=")
@@ -74,11 +77,6 @@ def _word(items: list[tuple[str, str]], what: str) -> str:
     return value
 
 
-def _split_structural(pairs: list[tuple[str, str]], fields: tuple[str, ...]) -> tuple[dict[str, str], list[tuple[str, str]]]:
-    structural = {k: v for k, v in pairs if k in fields}
-    return structural, [(k, v) for k, v in pairs if k not in fields]
-
-
 def parse_program(line: str) -> Program:
     """One `programs` line."""
     items = tokens(line)
@@ -88,8 +86,8 @@ def parse_program(line: str) -> Program:
     pairs = _options(opts, PROGRAM_OPTIONS) if opts is not None else []
     if any(k == "priority" for k, _ in pairs):
         raise Invalid("give the priority as the first word, not inside (...)")
-    client, pairs = _split_structural(pairs, CLIENT_KEYS)
-    structural, rest = _split_structural(pairs, ("directory", "user", "redirect_stderr"))
+    client, others = split_structural(pairs, CLIENT_KEYS)
+    structural, rest = split_structural(others, ("directory", "user", "redirect_stderr"))
     settings = convert_settings(rest, PROGRAM_OPTIONS)
     command = check_value(_word(items, "a command"))
     args = _take(items, "args")
@@ -120,9 +118,19 @@ def parse_program(line: str) -> Program:
     )
 
 
-def client_fields(given: dict[str, str]) -> dict[str, object]:
+class ClientFields(TypedDict, total=False):
+    """The Program fields a line's (...) may give."""
+
+    address: str
+    health_url: str
+    watchdog: bool
+    memory_quota: int
+    start_timeout: int
+
+
+def client_fields(given: dict[str, str]) -> ClientFields:
     """address, health URL, memory quota and start timeout from a line's (...), as Program fields."""
-    fields: dict[str, object] = {}
+    fields: ClientFields = {}
     if "address" in given:
         fields["address"] = convert.join_address(*convert.address(given["address"]))
     if "health-url" in given:

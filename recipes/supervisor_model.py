@@ -1,14 +1,17 @@
 """The supervisor configuration as data: programs, event listeners, groups, and their checks."""
 from __future__ import annotations
 
-import os
 import re
-import shlex
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from recipes import convert
-from recipes.errors import Invalid, Problem
+from recipes.description import Consumer
+from recipes.errors import Invalid
+
+if TYPE_CHECKING:  # recipes.watchdog_rules builds on this module
+    from recipes.watchdog_rules import WatchdogRules
 
 Settings = tuple[tuple[str, str], ...]
 SIGNALS = ("TERM", "HUP", "INT", "QUIT", "KILL", "USR1", "USR2")
@@ -111,7 +114,7 @@ def escape_percent(text: str) -> str:
     return "".join(out)
 
 
-def convert_settings(pairs: list[tuple[str, str]], known: dict[str, Callable[[str], str]]) -> Settings:
+def convert_settings(pairs: Sequence[tuple[str, str]], known: dict[str, Callable[[str], str]]) -> Settings:
     """Check (key, value) pairs against supervisor's options; Invalid names the first bad one."""
     seen: dict[str, str] = {}
     for key, value in pairs:
@@ -124,6 +127,21 @@ def convert_settings(pairs: list[tuple[str, str]], known: dict[str, Callable[[st
         except Invalid as error:
             raise Invalid(f"{key}: {error} (got {value!r})") from None
     return tuple(seen.items())
+
+
+# the options a Program holds as fields rather than in its settings
+STRUCTURAL = ("priority", "directory", "user", "redirect_stderr")
+
+
+def split_structural(pairs: Sequence[tuple[str, str]],
+                     fields: tuple[str, ...] = STRUCTURAL) -> tuple[dict[str, str], Settings]:
+    """(the options named in fields, the other settings in their order)."""
+    return {k: v for k, v in pairs if k in fields}, tuple((k, v) for k, v in pairs if k not in fields)
+
+
+def pool_names_apart(numprocs: int, process_name: str) -> bool:
+    """A pool (numprocs > 1) needs %(process_num) in process_name, so each process has its own name."""
+    return numprocs <= 1 or "%(process_num)" in process_name
 
 
 @dataclass(frozen=True)
@@ -143,19 +161,35 @@ class Program:
     watchdog: bool = False
     address: str = ""
     start_timeout: int = 0  # seconds a restart waits for it to answer (0: the default)
+    consumer: Consumer | None = None  # its config file, checked by its own binary
 
     def setting(self, key: str, default: str = "") -> str:
         return dict(self.settings).get(key, default)
 
+    @property
+    def numprocs(self) -> int:
+        """How many processes supervisor runs of it (its settings are checked: a whole number)."""
+        return int(self.setting("numprocs", "1"))
+
 
 @dataclass(frozen=True)
 class EventListener:
-    """An [eventlistener:x] section."""
+    """An [eventlistener:x] section; the watchdog's carries its typed rules, printed after its command."""
 
     name: str
     events: str
     command: str
     settings: Settings = ()
+    rules: WatchdogRules | None = None
+
+    @property
+    def command_line(self) -> str:
+        """The whole command, as supervisord.conf says it (before %-escaping)."""
+        if not self.rules:
+            return self.command
+        from recipes.watchdog_rules import watchdog_arguments
+
+        return f"{self.command} {watchdog_arguments(self.rules)}"
 
 
 @dataclass(frozen=True)
@@ -214,91 +248,3 @@ class SupervisorConfig:
     # bin/supervisord is sitestack's own (control.supervisord), so it can load control.supervisor_rpc
     sitestack_rpc: bool = False
     extra_sections: tuple[tuple[str, Settings], ...] = field(default_factory=tuple)
-
-
-def validate(config: SupervisorConfig) -> list[Problem]:
-    """Problems supervisord would refuse at start, or quietly get wrong."""
-    problems: list[Problem] = []
-    seen: dict[str, str] = {}
-    for kind, names in (("programs", [p.name for p in config.programs]),
-                        ("eventlisteners", [e.name for e in config.listeners])):
-        for name in names:
-            if name in seen:
-                problems.append(Problem(kind, f"{name!r} is defined twice", name))
-            seen[name] = kind
-    for program in config.programs:
-        numprocs = int(program.setting("numprocs", "1"))
-        if numprocs > 1 and "%(process_num)" not in program.setting("process_name"):
-            problems.append(Problem(
-                "programs", f"{program.name!r}: numprocs > 1 needs %(process_num)s in process_name",
-                program.setting("process_name", program.name)))
-    grouped: dict[str, str] = {}
-    group_names: set[str] = set()
-    for group in config.groups:
-        if group.name in group_names:
-            problems.append(Problem("groups", f"group {group.name!r} is defined twice", group.name))
-        group_names.add(group.name)
-        for member in group.programs:
-            if seen.get(member) == "eventlisteners":
-                problems.append(Problem("groups", f"group {group.name!r}: {member!r} is an event listener; "
-                                        "supervisor does not allow listeners in groups", member))
-            elif member not in seen:
-                problems.append(Problem("groups", f"group {group.name!r} names an unknown program {member!r}", member))
-            elif member in grouped:
-                problems.append(Problem("groups", f"program {member!r} is in groups {grouped[member]!r} "
-                                        f"and {group.name!r}", member))
-            grouped[member] = group.name
-    if set(group_names) & set(seen):
-        clash = sorted(set(group_names) & set(seen))[0]
-        problems.append(Problem("groups", f"{clash!r} is both a group and a program", clash))
-    problems += memmon_problems(config)
-    problems += log_file_problems(config)
-    return problems
-
-
-def log_file_problems(config: SupervisorConfig) -> list[Problem]:
-    """Two programs (or listeners) writing one log file: their lines interleave and rotation breaks."""
-    problems: list[Problem] = []
-    writers: dict[str, str] = {}
-    for kind, entries in (("programs", config.programs), ("eventlisteners", config.listeners)):
-        for entry in entries:
-            for key in ("stdout_logfile", "stderr_logfile"):
-                path = dict(entry.settings).get(key, "")
-                if not path or path.upper() in ("AUTO", "NONE", "SYSLOG") or "%(" in path:
-                    continue
-                owner = f"{entry.name} ({key})"
-                if path in writers and not writers[path].startswith(f"{entry.name} "):
-                    problems.append(Problem(kind, f"{owner} and {writers[path]} write the same log file", path))
-                writers.setdefault(path, owner)
-    return problems
-
-
-def memmon_problems(config: SupervisorConfig) -> list[Problem]:
-    """memmon's -g/-p/-a quotas: each names a group or program of this config and a valid size."""
-    groups = {g.name for g in config.groups}
-    programs = {p.name for p in config.programs}
-    renamed = any(p.setting("process_name") for p in config.programs)
-    problems: list[Problem] = []
-    for listener in config.listeners:
-        try:
-            words = shlex.split(listener.command)
-        except ValueError:
-            continue
-        if not words or os.path.basename(words[0]) != "memmon":
-            continue
-        for flag, value in zip(words, words[1:]):
-            if flag not in ("-g", "-p", "-a"):
-                continue
-            target, _, size = value.rpartition("=") if flag != "-a" else ("", "", value)
-            try:
-                convert.byte_size(size)
-            except Invalid as error:
-                problems.append(Problem("eventlisteners", f"{listener.name}: memmon {flag}: {error}", value))
-                continue
-            if flag == "-g" and target not in groups:
-                problems.append(Problem("eventlisteners", f"{listener.name}: memmon -g names an unknown group "
-                                        f"{target!r}; groups: {', '.join(sorted(groups)) or 'none'}", value))
-            elif flag == "-p" and not renamed and target.rpartition(":")[2] not in programs:
-                problems.append(Problem("eventlisteners", f"{listener.name}: memmon -p names an unknown "
-                                        f"program {target!r}", value))
-    return problems

@@ -3,13 +3,15 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 
 from recipes import convert
 from recipes.errors import Invalid
 from recipes.options import OptionReader
-from recipes.supervisor_model import Control, Supervisord, check_value
+from recipes.supervisor_model import Control, Supervisord, _events, check_value
 
+SECTIONS = ("global", "ctl", "http", "rpc", "services")
 LOGLEVELS = ("critical", "error", "warn", "info", "debug", "trace", "blather")
 UNIX_PATH_MAX = 107
 CONTROL_USER = "sitestack"
@@ -119,3 +121,58 @@ def words(text: str) -> list[str]:
 
 def lines(options: Mapping[str, str], option: str) -> list[str]:
     return [line.strip() for line in options.get(option, "").splitlines() if line.strip()]
+
+
+@dataclass(frozen=True)
+class WatchdogOptions:
+    """How the default watchdog runs: its events, httpok's timeout, the e-mail, the start grace."""
+
+    events: str = "TICK_5"
+    timeout: int = 2
+    email: str = ""
+    grace: int | None = None
+
+
+def read_watchdog(reader: OptionReader) -> WatchdogOptions:
+    return WatchdogOptions(
+        # TICK_5 and a short timeout: a hung client is confirmed and restarted within seconds
+        events=reader.get("listener-events", _events, "TICK_5"),
+        timeout=reader.get("httpok-timeout", lambda t: convert.integer(t, 1, 3600), 2),
+        email=reader.get("memmon-email", convert.email, ""),
+        # seconds after a start before the watchdog judges a program that has not answered yet
+        # (a part's start-timeout wins for its programs)
+        grace=reader.get("watchdog-grace", lambda t: convert.integer(t, 0, 86400), None),
+    )
+
+
+def read_sections(reader: OptionReader) -> tuple[str, list[str]]:
+    """(mode, the sections supervisord.conf holds). conf.d: a fragment for an existing supervisord
+    (programs, groups, listeners), no bin/supervisord."""
+    sections = reader.get("sections", _sections, list(SECTIONS))
+    mode = reader.get("mode", _mode, "supervisord")
+    return mode, (_confd_sections(reader) if mode == "conf.d" else sections)
+
+
+def _sections(text: str) -> list[str]:
+    names = text.split()
+    unknown = [n for n in names if n not in SECTIONS]
+    if unknown:
+        raise Invalid(f"unknown section {unknown[0]!r}; expected some of " + " ".join(SECTIONS))
+    return names
+
+
+def _mode(text: str) -> str:
+    value = text.strip()
+    if value not in ("supervisord", "conf.d"):
+        raise Invalid("expected supervisord (bin/supervisord runs the site) or conf.d (a file for an "
+                      "existing supervisord's include directory)")
+    return value
+
+
+def _confd_sections(reader: OptionReader) -> list[str]:
+    """conf.d mode writes the services only: an included file must not hold [supervisord] and friends."""
+    for option in ("sections", "include"):
+        if reader.has(option):
+            reader.problem(option, "mode = conf.d writes programs, groups and listeners only; leave it out",
+                           reader.raw(option).strip())
+    return ["services"]

@@ -13,6 +13,7 @@ from typing import Any
 from recipes import convert
 from recipes.adapter import Paths, created, user_errors
 from recipes.convert import Duration
+from recipes.description import Consumer
 from recipes.errors import Invalid
 from recipes.files import ensure_directory, read_or_create_secret, write_if_changed
 from recipes.options import OptionReader
@@ -218,22 +219,22 @@ class Recipe:
             "workdir": str(self.workdir),
         }.items():
             options[key] = value
-        command = varnishd_command(binary, self.varnish, str(self.vcl), str(self.secret), str(self.workdir))
-        publish(
-            options,
-            [
-                PublishedProgram(
-                    name=name,
-                    command=command,
-                    directory=str(self.home),
-                    priority=priority,
-                    group=group,
-                    health_url=f"http://{self.varnish.address}{self.varnish.probe.path}",
-                    address=self.varnish.address,
-                    other_addresses=(f"127.0.0.1:{self.varnish.admin_port}",),
-                    stopwaitsecs=10,
-                )
-            ],
+        publish(options, [self.program(binary, priority, group)])
+
+    def program(self, binary: str, priority: int, group: str) -> PublishedProgram:
+        """varnishd in the foreground; its VCL, secret and admin port are what operator commands use."""
+        admin = f"127.0.0.1:{self.varnish.admin_port}"
+        return PublishedProgram(
+            name=self.name,
+            command=varnishd_command(binary, self.varnish, str(self.vcl), str(self.secret), str(self.workdir)),
+            directory=str(self.home),
+            priority=priority,
+            group=group,
+            health_url=f"http://{self.varnish.address}{self.varnish.probe.path}",
+            address=self.varnish.address,
+            other_addresses=(admin,),
+            stopwaitsecs=10,
+            consumer=Consumer("varnish", str(self.vcl), str(self.secret), admin),
         )
 
     def install(self) -> list[str]:

@@ -7,7 +7,8 @@ import pytest
 from supervisor.options import ServerOptions
 
 from recipes import supervisor as supervisor_recipe
-from recipes.supervisor import Recipe, _with_listener_credentials, render_supervisord_conf
+from recipes.supervisor import Recipe, render_supervisord_conf
+from recipes.supervisor_build import with_listener_credentials
 from support import check_golden
 from fakebuildout import stack_buildout
 from reference_buildout import REFERENCE
@@ -18,7 +19,7 @@ def rendered(buildout, root: Path) -> str:
     config = recipe.config
     if config.control and not config.control.password:
         config = dataclasses.replace(config, control=dataclasses.replace(config.control, password="GENERATED"))
-    return render_supervisord_conf("supervisor", str(root), _with_listener_credentials(config))
+    return render_supervisord_conf("supervisor", str(root), with_listener_credentials(config))
 
 
 def load(text: str, root: Path):

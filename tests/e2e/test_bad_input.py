@@ -175,6 +175,9 @@ CASES = [
          "exporter", "scrape-interval", "15"),
     Case("exporter-port-taken-by-a-client", {"ports": {"exporter": "<clients>"}}, "supervisor", "programs",
          "127.0.0.1:<clients>"),
+    # the balancer names a section that publishes no haproxy backend name (site.json needs it)
+    Case("balancer-without-backend", {"supervisor": {"balancer": "lb"}, "lb": {"stats-socket": "<dir>/var/lb.sock"}},
+         "supervisor", "balancer", "lb"),
     # backups (recipes/backup.py)
     Case("backup-location-inside-var", {"backup": {"location": "<dir>/var/backups"}},
          "backup", "location", "<dir>/var/backups"),

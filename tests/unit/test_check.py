@@ -1,39 +1,46 @@
 """bin/sitestack check's findings and reload's digest history, on small files (no stack)."""
 from __future__ import annotations
 
+import dataclasses
 import os
 import socket
 from pathlib import Path
 
-from control import check, reload
-from control.site import Site, SiteProgram
+from control import reload
+from control.checks import FAIL, OK, Finding
+from control.checks.ports import check_ports, cmdline
+from control.checks.programs import Command, check_binaries
+from control.checks.security import check_security
+from control.site import ControlServer, Site, SiteProgram
 from recipes import digests
 from support import free_port
 
 
-def site_with(tmp_path: Path, conf: str) -> Site:
+def site_with(tmp_path: Path, control: ControlServer, user: str) -> Site:
+    """A site as site.json describes it, with a supervisord.conf of mode 0600."""
     path = tmp_path / "supervisord.conf"
-    path.write_text(conf)
+    path.write_text("[supervisord]\n")
     path.chmod(0o600)
-    return Site(tmp_path, path, (SiteProgram("client1", "", 20, "http://127.0.0.1:1/health", "127.0.0.1:1", True),))
+    client = SiteProgram("client1", "", 20, "http://127.0.0.1:1/health", "127.0.0.1:1", True, command="/bin/true",
+                         user=user)
+    return Site(tmp_path, path, (client,), control_server=dataclasses.replace(control, conf=str(path)))
 
 
-def findings(site: Site) -> list[check.Finding]:
-    conf = check.read_conf(site.supervisord_conf)
-    return list(check.check_security(site, conf, check.commands(conf)))
+def findings(site: Site) -> list[Finding]:
+    return list(check_security(site))
 
 
 def test_private_socket_and_unprivileged_client_pass(tmp_path):
-    site = site_with(tmp_path, "[supervisord]\nuser = root\n[unix_http_server]\nfile = /x.sock\nchmod = 0700\n"
-                               "[program:client1]\ncommand = /bin/true\nuser = sitestack\n")
-    assert [f for f in findings(site) if f.status != check.OK] == []
+    site = site_with(tmp_path, ControlServer("", socket="/x.sock", socket_mode="0700", pidfile="/x.pid",
+                                             supervisord_user="root"), user="sitestack")
+    assert [f for f in findings(site) if f.status != OK] == []
 
 
 def test_open_socket_open_conf_inet_without_password_and_root_client_fail(tmp_path):
-    site = site_with(tmp_path, "[supervisord]\nuser = root\n[unix_http_server]\nfile = /x.sock\nchmod = 0777\n"
-                               "[inet_http_server]\nport = 127.0.0.1:9001\n[program:client1]\ncommand = /bin/true\n")
+    site = site_with(tmp_path, ControlServer("", socket="/x.sock", socket_mode="0777", port="127.0.0.1:9001",
+                                             pidfile="/x.pid", supervisord_user="root"), user="")
     site.supervisord_conf.chmod(0o644)
-    failed = [f.line() for f in findings(site) if f.status == check.FAIL]
+    failed = [f.line() for f in findings(site) if f.status == FAIL]
     assert failed == [
         "FAIL  control socket /x.sock: mode 0777: other users could control supervisord (expected 0700)",
         "FAIL  control port 127.0.0.1:9001: no password: anyone who reaches it controls every program",
@@ -47,15 +54,15 @@ def test_a_port_held_by_another_process_fails_a_free_one_passes():
     with socket.socket() as squatter:
         squatter.bind(("127.0.0.1", port))
         squatter.listen()
-        found = list(check.check_ports({f"127.0.0.1:{port}": "haproxy", f"127.0.0.1:{free}": "varnish"}, None))
+        found = list(check_ports({f"127.0.0.1:{port}": "haproxy", f"127.0.0.1:{free}": "varnish"}, None))
     assert [f.line() for f in found] == [
-        f"FAIL  port 127.0.0.1:{port} (haproxy): in use by pid {os.getpid()} ({check.cmdline(os.getpid())})",
+        f"FAIL  port 127.0.0.1:{port} (haproxy): in use by pid {os.getpid()} ({cmdline(os.getpid())})",
         f"ok    port 127.0.0.1:{free} (varnish): free",
     ]
 
 
 def test_a_missing_binary_fails():
-    found = list(check.check_binaries([check.Command("ghost", ("/nowhere/ghost", "-x"), "")]))
+    found = list(check_binaries([Command("ghost", ("/nowhere/ghost", "-x"), "")]))
     assert found[0].line() == "FAIL  ghost: binary: /nowhere/ghost not found or not executable"
 
 

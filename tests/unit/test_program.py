@@ -140,7 +140,7 @@ def test_worker_pool_part(tmp_path):
     worker = processes["worker_01"]
     assert (worker.command, worker.priority, worker.exitcodes, worker.autorestart) == (
         str(tmp_path / "bin" / "worker"), 25, [0], RestartUnconditionally)
-    assert "-g workers=300MB" in recipe.config.listeners[0].command
+    assert "-g workers=300MB" in recipe.config.listeners[0].command_line
     arguments = Worker(buildout, "worker", Options({"zeo-address": "127.0.0.1:8100", "time-limit": "600"})).arguments
     assert arguments[arguments.index("--time-limit") + 1] == "600"
     assert arguments[arguments.index("--min-runtime") + 1] == "2"
@@ -198,6 +198,6 @@ def test_pools_with_their_own_quota_in_a_shared_group(tmp_path):
                            "process_name": "%(program_name)s%(process_num)d"}),
     }
     recipe, _ = conf(site(tmp_path, parts, programs="worker symfony solo"))
-    command = recipe.config.listeners[0].command
+    command = recipe.config.listeners[0].command_line
     assert ("-p workers:worker_00=300MB -p workers:worker_01=300MB -p workers:symfony_00=256MB "
             "-p workers:symfony_01=256MB -p solo:solo0=64MB -p solo:solo1=64MB") in command, command

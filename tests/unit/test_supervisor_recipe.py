@@ -26,7 +26,7 @@ def test_parts_give_groups_priorities_and_default_listeners(tmp_path):
     ]
     assert [(p.name, p.priority) for p in config.programs] == [
         ("zeoserver", 10), ("client1", 20), ("client2", 20), ("haproxy", 30), ("varnish", 40)]
-    listeners = {e.name: (e.events, e.command) for e in config.listeners}
+    listeners = {e.name: (e.events, e.command_line) for e in config.listeners}
     assert listeners == {
         "watchdog": ("TICK_5", f"{tmp_path}/bin/sitestack-watchdog :: memmon -g zeo-clients=800MB"
                                " :: httpok -p client1 -t 2 http://127.0.0.1:8081/health"
@@ -109,7 +109,7 @@ def test_priority_lines_with_an_address_and_health_url_are_watched_and_port_chec
     client = next(p for p in config.programs if p.name == "client1")
     assert (client.address, client.health_url, client.memory_quota, client.start_timeout, client.watchdog) == (
         "127.0.0.1:8091", "http://127.0.0.1:8091/ok", 900 * 1024**2, 240, True)
-    assert [(e.name, e.command) for e in config.listeners] == [
+    assert [(e.name, e.command_line) for e in config.listeners] == [
         ("watchdog", f"{tmp_path}/bin/sitestack-watchdog :: memmon -p client1=900MB"
                      " :: httpok -p client1 -t 2 http://127.0.0.1:8091/ok")]
     clash = lines + "\n30 other (address=127.0.0.1:8091) /srv/bin/other"
@@ -141,7 +141,7 @@ def test_a_balanced_program_without_a_health_url_gets_a_warning(tmp_path, caplog
     buildout = stack_buildout(tmp_path, programs="10 zeoserver /srv/bin/zeoserver\n"
                               "20 client1 (address=127.0.0.1:8081) /srv/bin/client1 [console]\n"
                               "21 client2 (address=127.0.0.1:8082 health-url=/ok) /srv/bin/client2 [console]")
-    buildout["haproxy"] = {"stats-socket": "/srv/var/haproxy/admin.sock",
+    buildout["haproxy"] = {"stats-socket": "/srv/var/haproxy/admin.sock", "backend": "clients",
                            "servers": "client1=127.0.0.1:8081 client2=127.0.0.1:8082"}
     buildout["supervisor"]["balancer"] = "haproxy"
     with caplog.at_level("WARNING"):

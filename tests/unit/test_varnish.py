@@ -183,6 +183,10 @@ def test_published_options_and_command(fake_varnishd: str) -> None:
         "port": "8080",
         "vcl": "/srv/site/parts/varnish/varnish.vcl",
         "secret-file": "/srv/site/var/varnish/secret",
+        "varnish-consumer": "varnish",
+        "varnish-config": "/srv/site/parts/varnish/varnish.vcl",
+        "varnish-secret": "/srv/site/var/varnish/secret",
+        "varnish-admin": "127.0.0.1:6082",
         "workdir": "/srv/site/var/varnish-work",
         "programs": "varnish",
         "varnish-command": (

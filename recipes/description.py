@@ -1,0 +1,191 @@
+"""The site's description for the runtime: site.json, written by the supervisor part, read by
+bin/sitestack, the watchdog and the exporter. One encoder (`Site.dumps`), one decoder (`Site.load`).
+
+It holds every path and name an operator command needs (config files, secrets, admin addresses,
+haproxy's socket and backend, the control server), so nothing re-parses a generated file to learn
+what the build already knew. It holds no secret: only the path of the file that does.
+Pure: stdlib only (supervisor is imported when `rpc` is called).
+"""
+from __future__ import annotations
+
+import dataclasses
+import importlib
+import json
+import xmlrpc.client
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+CONSUMERS = ("haproxy", "varnish")
+
+
+@dataclass(frozen=True)
+class Consumer:
+    """The config file a program reads, checked by the program's own binary (`haproxy -c`,
+    `varnishd -C`), with the secret and admin address operator commands use."""
+
+    kind: str  # one of CONSUMERS: which check of bin/sitestack check applies
+    config: str
+    secret: str = ""
+    admin: str = ""  # host:port of its admin interface (varnish's -T)
+
+
+@dataclass(frozen=True)
+class SiteProgram:
+    """One supervised process as the supervisor part wrote it down."""
+
+    name: str
+    group: str
+    priority: int
+    health_url: str = ""
+    address: str = ""
+    watchdog: bool = False
+    memory_quota: int | None = None
+    start_timeout: float = 0.0  # seconds a restart waits for it to answer (0: the restart's default)
+    program: str = ""  # supervisor's [program:x] name (a pool's processes share it; "": name)
+    command: str = ""  # the command line, as supervisor runs it (before %-escaping)
+    user: str = ""  # the user supervisord runs it as ("": supervisord's own)
+    consumer: Consumer | None = None
+
+    @property
+    def namespec(self) -> str:
+        return f"{self.group}:{self.name}" if self.group else self.name
+
+    @property
+    def section(self) -> str:
+        """The name of its [program:x] section."""
+        return self.program or self.name
+
+
+@dataclass(frozen=True)
+class Balancer:
+    """haproxy's runtime socket and the backend the clients are servers of."""
+
+    socket: str
+    backend: str
+    servers: tuple[str, ...] = ()
+    part: str = ""
+
+
+@dataclass(frozen=True)
+class ControlServer:
+    """How commands reach supervisord, and what its control server looks like (for check).
+
+    Built by the part: serverurl, username and the file holding the password. In conf.d mode the
+    site's supervisord is the system's, which the build does not configure: serverurl is empty and
+    commands read [supervisorctl] of `conf`, the system's own supervisord.conf."""
+
+    conf: str  # the supervisord.conf bin/supervisorctl reads
+    serverurl: str = ""
+    username: str = ""
+    password_file: str = ""  # mode 0600; "" when the control server has no password
+    socket: str = ""  # the unix socket ("" for an inet port)
+    socket_mode: str = ""  # such as 0700
+    port: str = ""  # host:port of an inet control port
+    pidfile: str = ""  # supervisord's pidfile ("" in conf.d mode)
+    supervisord_user: str = ""  # the user supervisord switches to ("": it stays who started it)
+
+
+@dataclass(frozen=True)
+class Site:
+    """A built site."""
+
+    directory: Path
+    supervisord_conf: Path
+    programs: tuple[SiteProgram, ...]
+    balancer: Balancer | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+    control_server: ControlServer | None = None
+
+    def program(self, name: str) -> SiteProgram:
+        for program in self.programs:
+            if name in (program.name, program.namespec):
+                return program
+        raise KeyError(name)
+
+    def consumers(self, kind: str) -> list[SiteProgram]:
+        """The programs whose config file is checked by `kind` (haproxy, varnish), one per section."""
+        seen: dict[str, SiteProgram] = {}
+        for p in self.programs:
+            if p.consumer and p.consumer.kind == kind:
+                seen.setdefault(p.section, p)
+        return list(seen.values())
+
+    def control(self) -> tuple[str, str, str]:
+        """(serverurl, username, password) of supervisord's control server."""
+        server = self.control_server or ControlServer(str(self.supervisord_conf))
+        if not server.serverurl:
+            return _supervisorctl_section(Path(server.conf))
+        password = ""
+        if server.password_file:
+            try:
+                password = Path(server.password_file).read_text(encoding="utf-8").strip()
+            except PermissionError:
+                raise SystemExit(f"sitestack: cannot read {server.password_file}, which holds the control "
+                                 f"password (mode 0600): run this as the user supervisord runs as") from None
+        return server.serverurl, server.username, password
+
+    def rpc(self) -> Any:
+        """supervisord's XML-RPC interface (supervisor.* and system.* methods)."""
+        # supervisor ships no type hints: its module is Any here
+        transport_module: Any = importlib.import_module("supervisor.xmlrpc")
+        serverurl, username, password = self.control()
+        transport = transport_module.SupervisorTransport(username, password, serverurl)
+        return xmlrpc.client.ServerProxy("http://127.0.0.1", transport=transport)
+
+    def dumps(self) -> str:
+        """site.json's text."""
+        data: dict[str, Any] = {
+            "directory": str(self.directory), "supervisord_conf": str(self.supervisord_conf),
+            "programs": [dataclasses.asdict(p) for p in self.programs],
+            "balancer": dataclasses.asdict(self.balancer) if self.balancer else None,
+            "control": dataclasses.asdict(self.control_server) if self.control_server else None,
+        }
+        if self.extra:
+            data["extra"] = self.extra
+        return json.dumps(data, indent=2, sort_keys=True) + "\n"
+
+    @classmethod
+    def load(cls, path: str | Path) -> Site:
+        """Read site.json as the supervisor part wrote it."""
+        return cls.loads(Path(path).read_text(encoding="utf-8"))
+
+    @classmethod
+    def loads(cls, text: str) -> Site:
+        data = json.loads(text)
+        balancer, control = data.get("balancer"), data.get("control")
+        return cls(
+            directory=Path(data["directory"]),
+            supervisord_conf=Path(data["supervisord_conf"]),
+            programs=tuple(_program(p) for p in data["programs"]),
+            balancer=Balancer(balancer["socket"], balancer["backend"], tuple(balancer.get("servers", ())),
+                              balancer.get("part", "")) if balancer else None,
+            extra=data.get("extra", {}),
+            control_server=ControlServer(**control) if control else None,
+        )
+
+
+def _program(data: dict[str, Any]) -> SiteProgram:
+    consumer = data.get("consumer")
+    fields = {k: v for k, v in data.items() if k != "consumer"}
+    return SiteProgram(**fields, consumer=Consumer(**consumer) if consumer else None)
+
+
+def _supervisorctl_section(conf: Path) -> tuple[str, str, str]:
+    """[supervisorctl] of a supervisord.conf the build did not write (the system's, in conf.d mode)."""
+    import configparser
+
+    parser = configparser.RawConfigParser(inline_comment_prefixes=(";", "#"))
+    try:
+        with open(conf, encoding="utf-8") as handle:
+            parser.read_file(handle)
+    except PermissionError:
+        raise SystemExit(f"sitestack: cannot read {conf}, which holds the control password "
+                         f"(mode 0600): run this as the user supervisord runs as") from None
+    ctl = parser["supervisorctl"]
+    return ctl["serverurl"], ctl.get("username", ""), ctl.get("password", "")
+
+
+def load_site(path: str | Path) -> Site:
+    """Read site.json (the same as Site.load)."""
+    return Site.load(path)

@@ -1,0 +1,42 @@
+"""site.json: the one description operator commands read (recipes.description)."""
+from __future__ import annotations
+
+from pathlib import Path
+
+from recipes.description import Balancer, Consumer, ControlServer, Site, SiteProgram
+
+
+def described(tmp_path: Path) -> Site:
+    secret = tmp_path / "control-password"
+    secret.write_text("s3cret\n")
+    varnish = Consumer("varnish", "/srv/parts/varnish/varnish.vcl", "/srv/var/varnish/secret", "127.0.0.1:6082")
+    return Site(
+        tmp_path, tmp_path / "supervisord.conf",
+        (SiteProgram("client1", "zeo-clients", 20, "http://127.0.0.1:8081/health", "127.0.0.1:8081", True,
+                     800 * 2**20, 30.0, "client1", "/srv/bin/client1", "sitestack"),
+         SiteProgram("varnish", "front", 40, command="/usr/sbin/varnishd -F", consumer=varnish)),
+        Balancer("/srv/var/haproxy/admin.sock", "clients", ("client1",), "haproxy"),
+        {"backup": "/srv/parts/backup/backup.json"},
+        ControlServer(str(tmp_path / "supervisord.conf"), "unix:///srv/var/supervisor.sock", "sitestack",
+                      str(secret), "/srv/var/supervisor.sock", "0700", "", "/srv/var/supervisord.pid", "root"),
+    )
+
+
+def test_site_json_reads_back_what_was_written(tmp_path):
+    site = described(tmp_path)
+    path = tmp_path / "site.json"
+    path.write_text(site.dumps())
+    assert Site.load(path) == site
+    assert [p.name for p in Site.load(path).consumers("varnish")] == ["varnish"]
+
+
+def test_commands_reach_supervisord_with_the_password_file(tmp_path):
+    assert described(tmp_path).control() == ("unix:///srv/var/supervisor.sock", "sitestack", "s3cret")
+
+
+def test_conf_d_reads_the_system_supervisorctl_section(tmp_path):
+    conf = tmp_path / "system.conf"
+    conf.write_text("[supervisorctl]\nserverurl = unix:///run/supervisor.sock\n")
+    site = Site(tmp_path, conf, (), control_server=ControlServer(str(conf)))
+    assert site.control() == ("unix:///run/supervisor.sock", "", "")
+

@@ -1,0 +1,51 @@
+"""The default watchdog rules: typed, printed by one filter, read back by the watchdog's own parser."""
+from __future__ import annotations
+
+import shlex
+
+from listeners.rules import HealthWatch, MemoryRules
+from listeners.watchdog import parse_command_line
+from recipes.supervisor_model import Group, Program
+from recipes.watchdog_rules import WatchdogRules, default_rules, watchdog_arguments
+
+MB = 2**20
+
+
+def test_the_watchdog_decodes_exactly_the_rules_the_build_printed():
+    programs = [
+        Program("client1", "/srv/bin/client1", 20, health_url="http://127.0.0.1:8081/health", memory_quota=800 * MB,
+                watchdog=True),
+        Program("client2", "/srv/bin/client2", 20, health_url="http://127.0.0.1:8082/health", memory_quota=800 * MB,
+                watchdog=True),
+        Program("worker", "/srv/bin/worker", 25, memory_quota=300 * MB,
+                settings=(("numprocs", "2"), ("process_name", "%(program_name)s_%(process_num)02d"))),
+        Program("haproxy", "/usr/sbin/haproxy", 30, health_url="http://127.0.0.1:8070/haproxy-health"),
+    ]
+    groups = [Group("zeo-clients", 20, ("client1", "client2")), Group("workers", 25, ("worker",))]
+    rules = default_rules(programs, groups, timeout=2, email="ops@example.com", grace=30)
+    assert rules == WatchdogRules(
+        MemoryRules(groups=(("zeo-clients", 800 * MB), ("workers", 300 * MB)), email="ops@example.com"),
+        (HealthWatch("http://127.0.0.1:8081/health", ("client1",), timeout=2.0, email="ops@example.com"),
+         HealthWatch("http://127.0.0.1:8082/health", ("client2",), timeout=2.0, email="ops@example.com")),
+        30,
+    )
+    text = watchdog_arguments(rules)
+    assert text == ("--grace 30 :: memmon -g zeo-clients=800MB -g workers=300MB -m ops@example.com "
+                    ":: httpok -p client1 -t 2 -m ops@example.com http://127.0.0.1:8081/health "
+                    ":: httpok -p client2 -t 2 -m ops@example.com http://127.0.0.1:8082/health")
+    decoded = parse_command_line(["--site", "/srv/parts/supervisor/site.json", *shlex.split(text)])
+    assert (decoded.grace, decoded.memory, decoded.health) == (30, [rules.memory], list(rules.health))
+
+
+def test_a_pool_without_a_shared_group_quota_is_named_per_process():
+    worker = Program("worker", "/srv/bin/worker", 25, memory_quota=300 * MB,
+                     settings=(("numprocs", "2"), ("process_name", "%(program_name)s_%(process_num)02d")))
+    other = Program("other", "/srv/bin/other", 25, memory_quota=100 * MB)
+    rules = default_rules([worker, other], [Group("workers", 25, ("worker", "other"))], timeout=2, email="")
+    assert watchdog_arguments(rules) == ":: memmon -p workers:worker_00=300MB -p workers:worker_01=300MB -p other=100MB"
+    decoded = parse_command_line(["--site", "/s.json", *shlex.split(watchdog_arguments(rules))])
+    assert decoded.memory == [rules.memory] and decoded.health == []
+
+
+def test_no_quota_and_no_watched_url_means_no_watchdog():
+    assert not default_rules([Program("zeo", "/srv/bin/zeo", 10)], [], timeout=2, email="", grace=5)
