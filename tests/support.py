@@ -2,12 +2,15 @@
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import socket
+import tempfile
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TypeVar
 
@@ -140,6 +143,20 @@ def _is_free(port: int, host: str) -> bool:
         except OSError:
             return False
     return True
+
+
+@contextmanager
+def open_directory() -> Iterator[Path]:
+    """A temporary directory every user may traverse (pytest's tmp_path sits under a 0700 one).
+
+    varnishd started as root compiles its VCL as user varnish, which must reach the file.
+    """
+    path = Path(tempfile.mkdtemp(prefix="sitestack-"))
+    try:
+        path.chmod(0o755)
+        yield path
+    finally:
+        shutil.rmtree(path, ignore_errors=True)
 
 
 def scrape(port: int) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:

@@ -9,7 +9,7 @@ from supervisor.options import ServerOptions
 from recipes import supervisor as supervisor_recipe
 from recipes.supervisor import Recipe, _with_listener_credentials, render_supervisord_conf
 from support import check_golden
-from fakebuildout import stack_buildout
+from published_stack import stack_buildout
 from reference_buildout import REFERENCE
 
 

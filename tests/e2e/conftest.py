@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from e2e.site import Ports, Stack, copy_project, run, site_config
-from fake_buildout import open_directory
+from support import open_directory
 from support import free_port_range
 
 

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from e2e.site import Ports, run, site_config
-from fake_buildout import open_directory
+from support import open_directory
 from listeners.watchdog import descendants
 from support import free_port_range, kill_pids, pid_alive, poll_for, tail
 
