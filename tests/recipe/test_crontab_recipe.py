@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 import zc.buildout
-from buildout_harness import install, site_buildout, update
+from buildout_harness import install, run_buildout, site_buildout, update
 
 from recipes.crontab import Recipe, uninstall
 from recipes.crontab_model import DEFAULT_PATH
@@ -159,6 +159,19 @@ def test_two_parts_and_two_buildouts_keep_their_own_blocks(site: Site, tmp_path:
     assert site.text() == site.block() + site.block("boot2") + other.block()
     uninstall("boot2", dict(site.recipe("boot2").options))
     assert site.text() == site.block() + other.block()
+
+
+def test_a_real_buildout_run_writes_the_block_and_removing_the_part_takes_it_out(site: Site) -> None:
+    """bin/buildout itself: the entry point, ${} substitution, and the uninstall entry point on removal."""
+    config = (f"[buildout]\nparts = boot\noffline = true\n\n[boot]\nrecipe = sitestack:crontab\n"
+              f"read-command = {site.read_command}\nwrite-command = {site.write_command}\n"
+              "command = ${buildout:bin-directory}/supervisord\n")
+    built = run_buildout(site.directory, config)
+    assert built.returncode == 0, built.stdout + built.stderr
+    assert site.text() == site.block("boot")
+    removed = run_buildout(site.directory, "[buildout]\nparts =\noffline = true\n")
+    assert removed.returncode == 0, removed.stdout + removed.stderr
+    assert site.text() == "" and site.write_count() == 2
 
 
 def test_published_options(site: Site) -> None:
