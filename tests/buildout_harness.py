@@ -43,7 +43,7 @@ def _eggs_directory() -> str:
     return path
 
 
-class SiteBuildout(zc.buildout.buildout.Buildout):  # type: ignore[misc]
+class SiteBuildout(zc.buildout.buildout.Buildout):
     """zc.buildout's Buildout for `directory` (offline, no user defaults), parts given as mappings."""
 
     Options = zc.buildout.testing.TestOptions

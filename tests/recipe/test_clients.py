@@ -10,7 +10,7 @@ import time
 from pathlib import Path
 
 import pytest
-from buildout_harness import error_of, install, run_buildout, site_buildout
+from buildout_harness import error_of, install, run_buildout, site_buildout, unused_options
 
 from recipes.clients import Recipe
 from support import free_port, free_port_range, http_get, poll_for, tail
@@ -72,6 +72,7 @@ def test_every_option_is_honoured(tmp_path):
     assert options["client3-health-url"] == "http://[::1]:9003/ready"
     assert (options["client3-memory-quota"], options["client3-priority"], options["client3-group"]) == (
         "1GB", "25", "apps")
+    assert unused_options(options.buildout, "clients") == []  # buildout would warn about any option left unread
 
 
 @pytest.mark.parametrize(
