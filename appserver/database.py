@@ -49,7 +49,7 @@ class ReconnectingStorage(ClientStorage):  # type: ignore[misc]
     """
 
     def notify_connected(self, conn: object, info: object) -> None:
-        self._oids = []  # the next new_oid asks the server it is connected to now
+        self._oids: list[bytes] = []  # the next new_oid asks the server it is connected to now
         super().notify_connected(conn, info)
 
 

@@ -14,7 +14,7 @@ from waitress.task import ThreadedTaskDispatcher
 HEALTH_THREADS = 2
 
 
-class LanedDispatcher(ThreadedTaskDispatcher):  # type: ignore[misc]
+class LanedDispatcher(ThreadedTaskDispatcher):
     """waitress's dispatcher, with health-path requests served by a lane of their own."""
 
     def __init__(self, health_path: str, threads: int = HEALTH_THREADS) -> None:

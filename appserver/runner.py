@@ -9,8 +9,8 @@ from collections.abc import Sequence
 from types import FrameType
 from typing import Any
 
-import waitress
 import ZODB
+from waitress.server import create_server
 from waitress.wasyncore import close_all
 
 from appserver.database import StartupError, open_database
@@ -62,7 +62,7 @@ def serve(settings: Settings, db: ZODB.DB, app: Any) -> None:
     dispatcher = LanedDispatcher(settings.health_path)
     dispatcher.set_thread_count(settings.threads)
     try:
-        server: Any = waitress.create_server(
+        server: Any = create_server(
             wrapped,
             host=settings.listen.host,
             port=settings.listen.port,

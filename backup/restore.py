@@ -30,7 +30,8 @@ def restore_date(text: str | None) -> str:
         raise BackupError(f"--date: expected a UTC time such as 2026-12-06-03-20 or 2026-12-06T03:20:00Z (got {text!r})")
     parts = [p or "00" for p in match.groups()]
     try:
-        datetime(*(int(p) for p in parts))  # type: ignore[misc]
+        year, month, day, hour, minute, second = (int(p) for p in parts)
+        datetime(year, month, day, hour, minute, second)
     except ValueError as error:
         raise BackupError(f"--date: {error} (got {text!r})") from None
     return "-".join(parts)

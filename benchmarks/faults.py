@@ -1,7 +1,7 @@
 """The faults benchmarks/run.py puts under the mixed load: the e2e tests' faults, one after another.
 
-Each entry takes (site, stack) and returns e2e.underload.Result; tests/ and the project root must
-be on sys.path (run.py puts them there).
+Each entry takes (site, stack) and returns benchmarks.underload.Result; the project root must be on
+sys.path (run.py puts it there).
 """
 from __future__ import annotations
 
@@ -11,10 +11,10 @@ import subprocess
 from collections.abc import Callable
 from typing import Any
 
-from e2e.test_selfheal import pid_of, serving
-from e2e.underload import Result, running_pid, signal_pid, under_load
+from benchmarks.loopback import http_get, poll_for
+from benchmarks.site import pid_of, serving
+from benchmarks.underload import Result, running_pid, signal_pid, under_load
 from control.processes import descendants
-from support import http_get, poll_for
 
 CLIENT1, CLIENT2 = "zeo-clients:client1", "zeo-clients:client2"
 

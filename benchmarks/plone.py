@@ -21,12 +21,11 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path[:0] = [str(ROOT / "tests"), str(ROOT)]
+sys.path.insert(0, str(ROOT))
 
-from e2e.site import Ports, Stack, copy_project, run  # noqa: E402
-from e2e.test_selfheal import Load  # noqa: E402
-from e2e.zope_build import zope_config  # noqa: E402
-from support import free_port_range, http_get, poll_for  # noqa: E402
+from benchmarks.loopback import free_port_range, http_get, poll_for  # noqa: E402
+from benchmarks.readload import Load  # noqa: E402
+from benchmarks.site import Ports, Stack, copy_project, run, zope_config  # noqa: E402
 
 PYTHON = "/usr/bin/python3" if Path("/usr/bin/python3").exists() else "python3"
 PLONE = """

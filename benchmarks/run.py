@@ -2,8 +2,9 @@
 
     .venv/bin/python benchmarks/run.py [--runs 3] [--json results.json]
 
-Not run in CI, not collected by pytest. It uses the e2e test helpers (tests/) for the build,
-the stack and the load, and only loopback ports. Every process it starts is stopped by PID.
+Not run in CI, not collected by pytest. It builds and runs the site as the e2e tests do (benchmarks/site.py,
+which they share; nothing is imported from tests/), and uses only loopback ports. Every process it starts is
+stopped by PID.
 """
 from __future__ import annotations
 
@@ -20,15 +21,12 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path[:0] = [str(ROOT / "tests"), str(ROOT)]
+sys.path.insert(0, str(ROOT))
 
-from control import processes  # noqa: E402
-from e2e.conftest import build_site  # noqa: E402
-from e2e.site import Stack, copy_project, run  # noqa: E402
 from benchmarks.load import Load  # noqa: E402
+from benchmarks.loopback import poll_for  # noqa: E402
+from benchmarks.site import GROWTH, Stack, build_site, copy_project, run  # noqa: E402
 from benchmarks.stacks import status as page_status  # noqa: E402
-from e2e.test_selfheal import GROWTH  # noqa: E402
-from support import poll_for  # noqa: E402
 
 PYTHON = "/usr/bin/python3" if Path("/usr/bin/python3").exists() else "python3"
 
@@ -49,7 +47,13 @@ def build(top: Path, eggs: Path, name: str):
 
 
 def rss_mb(pid: int) -> float:
-    return (processes.rss(pid) or 0) / 1024**2
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return 0.0
 
 
 class RssSampler(threading.Thread):

@@ -25,13 +25,12 @@ from pathlib import Path
 import psutil
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path[:0] = [str(ROOT / "tests"), str(ROOT)]
+sys.path.insert(0, str(ROOT))
 
 from prometheus_client.parser import text_string_to_metric_families  # noqa: E402
 
-from e2e.conftest import build_site  # noqa: E402
-from e2e.site import Stack, copy_project, run  # noqa: E402
-from support import http_get, poll_for  # noqa: E402
+from benchmarks.loopback import http_get, poll_for  # noqa: E402
+from benchmarks.site import Stack, build_site, copy_project, run  # noqa: E402
 
 PYTHON = "/usr/bin/python3" if Path("/usr/bin/python3").exists() else "python3"
 

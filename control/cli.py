@@ -24,7 +24,7 @@ COMMANDS = {
 
 
 def available() -> dict[str, object]:
-    modules = {}
+    modules: dict[str, object] = {}
     for name, module in COMMANDS.items():
         try:
             modules[name] = importlib.import_module(module)

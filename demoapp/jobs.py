@@ -43,4 +43,5 @@ def stats(root: Any, note_id: str) -> tuple[int, int] | None:
     """(words, times counted) of a note, or None before a worker counted it."""
     if STATS not in root:
         return None
-    return root[STATS].get(note_id)
+    counted: tuple[int, int] | None = root[STATS].get(note_id)
+    return counted

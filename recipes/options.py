@@ -52,7 +52,7 @@ class OptionReader:
         if not self.has(option):
             self.problems.append(Problem(option, "is required", None))
             return None
-        return self.get(option, convert, None)  # type: ignore[arg-type]
+        return self.get(option, convert, None)
 
     def problem(self, option: str, message: str, value: str | None = None) -> None:
         self.problems.append(Problem(option, message, value))

@@ -12,9 +12,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from fake_buildout import FakeOptions, fake_buildout, open_directory
+from buildout_harness import install, site_buildout
 from front_stack import Backend, request, server_status, start
-from support import free_port, http_get, kill_pids, pid_alive, poll_for, tail
+from support import free_port, http_get, kill_pids, open_directory, pid_alive, poll_for, tail
 
 from control.requests import NO_RING, show
 from recipes.haproxy import Recipe
@@ -57,8 +57,9 @@ def site() -> Iterator[Path]:
 
 @pytest.mark.parametrize("variant", sorted(VARIANTS))
 def test_haproxy_accepts_the_config(site: Path, variant: str) -> None:
-    recipe = Recipe(fake_buildout(site), "haproxy", FakeOptions(VARIANTS[variant]))
-    recipe.install()
+    buildout = site_buildout(site, haproxy=VARIANTS[variant])
+    recipe = Recipe(buildout, "haproxy", buildout["haproxy"])
+    install(recipe)
     result = subprocess.run(
         [recipe.options["haproxy-command"].split()[0], "-c", "-f", recipe.options["config"]],
         capture_output=True,
@@ -75,9 +76,11 @@ def test_real_haproxy_checks_fails_over_and_takes_a_client_back(site: Path) -> N
     """Two loopback servers behind haproxy -db: down detection, failover, return, socket mode, soft stop."""
     backends = [Backend("client1"), Backend("client2")]
     port = free_port()
-    options = FakeOptions(servers=" ".join(f"{b.name}={b.address}" for b in backends), port=str(port))
-    recipe = Recipe(fake_buildout(site), "haproxy", options)
-    recipe.install()
+    buildout = site_buildout(site, haproxy={"servers": " ".join(f"{b.name}={b.address}" for b in backends),
+                                            "port": str(port)})
+    options = buildout["haproxy"]
+    recipe = Recipe(buildout, "haproxy", options)
+    install(recipe)
     log = site / "haproxy.log"
     sock = options["stats-socket"]
     pids: list[int] = []
@@ -133,10 +136,11 @@ def test_request_log_modes_write_what_they_say(site: Path, mode: str) -> None:
     """errors: a fast 200 leaves no line, a slow one and a 503 do; ring keeps every request; all logs all."""
     backend = Backend("client1")
     port = free_port()
-    options = FakeOptions(servers=f"client1={backend.address}", port=str(port), **{
-        "request-log": mode, "slow-request": "300ms", "threads": "2"})
-    recipe = Recipe(fake_buildout(site), "haproxy", options)
-    recipe.install()
+    buildout = site_buildout(site, haproxy={"servers": f"client1={backend.address}", "port": str(port),
+                                            "request-log": mode, "slow-request": "300ms", "threads": "2"})
+    options = buildout["haproxy"]
+    recipe = Recipe(buildout, "haproxy", options)
+    install(recipe)
     log = site / "haproxy.log"
     sock = options["stats-socket"]
     pids: list[int] = []

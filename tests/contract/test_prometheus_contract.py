@@ -7,7 +7,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from fake_buildout import FakeOptions, fake_buildout
+from buildout_harness import site_buildout
 from support import check_golden
 
 from recipes.convert import Duration
@@ -60,8 +60,9 @@ def test_promtool_test_can_fail(tmp_path: Path) -> None:
 
 
 def test_recipe_writes_both_files_next_to_the_exporter(tmp_path: Path) -> None:
-    options = FakeOptions({"port": "9181", "scrape-interval": "5s"})
-    recipe = Recipe(fake_buildout(tmp_path), "exporter", options)
+    buildout = site_buildout(tmp_path, exporter={"port": "9181", "scrape-interval": "5s"})
+    options = buildout["exporter"]
+    recipe = Recipe(buildout, "exporter", options)
     recipe.eggs = []  # the files only: bin/exporter needs eggs (the e2e tests build it for real)
     recipe.directory.mkdir(parents=True)
     from recipes.files import write_if_changed

@@ -10,7 +10,7 @@ from recipes import supervisor as supervisor_recipe
 from recipes.supervisor import Recipe, render_supervisord_conf
 from recipes.supervisor_build import with_listener_credentials
 from support import check_golden
-from fakebuildout import stack_buildout
+from published_stack import stack_buildout
 from reference_buildout import REFERENCE
 
 

@@ -10,9 +10,9 @@ from http.client import HTTPMessage
 from pathlib import Path
 
 import pytest
-from fake_buildout import FakeOptions, fake_buildout, open_directory
+from buildout_harness import install, site_buildout
 from front_stack import Backend, request, server_status, start
-from support import free_port, kill_pids, poll_for, tail
+from support import free_port, kill_pids, open_directory, poll_for, tail
 
 from control.processes import uids
 from recipes import haproxy, varnish
@@ -45,8 +45,9 @@ def site() -> Iterator[Path]:
 
 @pytest.mark.parametrize("variant", sorted(VARIANTS))
 def test_varnishd_compiles_the_vcl(site: Path, variant: str) -> None:
-    recipe = varnish.Recipe(fake_buildout(site), "varnish", FakeOptions(VARIANTS[variant]))
-    recipe.install()
+    buildout = site_buildout(site, varnish=VARIANTS[variant])
+    recipe = varnish.Recipe(buildout, "varnish", buildout["varnish"])
+    install(recipe)
     binary = recipe.options["varnish-command"].split()[0]
     # -C writes the generated C to stderr; only the exit code and the compiler's message matter.
     result = subprocess.run(
@@ -63,12 +64,15 @@ def test_varnishd_compiles_the_vcl(site: Path, variant: str) -> None:
 def test_front_caches_purges_and_survives_a_dead_client(site: Path) -> None:
     """varnishd -F in front of haproxy -db in front of two loopback servers, all from the published commands."""
     backends = [Backend("client1"), Backend("client2")]
-    buildout = fake_buildout(site)
-    lb = FakeOptions(servers=" ".join(f"{b.name}={b.address}" for b in backends), port=str(free_port()))
-    haproxy.Recipe(buildout, "haproxy", lb).install()
+    buildout = site_buildout(site, haproxy={"servers": " ".join(f"{b.name}={b.address}" for b in backends),
+                                            "port": str(free_port())})
+    lb = buildout["haproxy"]
+    install(haproxy.Recipe(buildout, "haproxy", lb))
     port, admin_port = free_port(), free_port()
-    cache = FakeOptions(backend=lb["address"], port=str(port), **{"admin-port": str(admin_port)})
-    varnish.Recipe(buildout, "varnish", cache).install()
+    # varnish's backend is the address the haproxy part published, substituted by buildout
+    buildout["varnish"] = {"backend": "${haproxy:address}", "port": str(port), "admin-port": str(admin_port)}
+    cache = buildout["varnish"]
+    install(varnish.Recipe(buildout, "varnish", cache))
     logs = {"haproxy": site / "haproxy.log", "varnish": site / "varnish.log"}
 
     def explain() -> str:

@@ -5,25 +5,13 @@ import os
 import shutil
 import tempfile
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
-from e2e.site import Ports, Stack, copy_project, run, site_config
-from fake_buildout import open_directory
-from support import free_port_range
-
-
-@dataclass
-class Site:
-    path: Path
-    ports: Ports
-    crontab: Path
-    eggs: Path
-
-    def buildout(self, check: bool = True):
-        return run([str(self.path / "bin" / "buildout")], self.path, check=check)
+from benchmarks.site import Site, build_site  # noqa: F401 - e2e tests import Site from here
+from e2e.site import Stack, copy_project, run
+from support import open_directory
 
 
 @pytest.fixture(scope="session")
@@ -55,17 +43,6 @@ def bootstrapped() -> Iterator[Path]:
         assert python, "no python3 on PATH"
         run([python, "bootstrap.py"], path, timeout=900)
         yield path
-
-
-def build_site(dest: Path, egg_cache: Path, clients: int = 2, extra: str = "") -> Site:
-    """Write a bootstrapped project's buildout.cfg (free ports, a crontab file) and run bin/buildout."""
-    ports = Ports(clients=free_port_range(clients))
-    crontab = dest / "crontab.txt"
-    crontab.write_text("# a line of the user's own\n")
-    (dest / "buildout.cfg").write_text(site_config(ports, crontab, egg_cache, clients, extra))
-    site = Site(dest, ports, crontab, egg_cache)
-    site.buildout()
-    return site
 
 
 def sibling_checkout(bootstrapped: Path, name: str) -> Path:

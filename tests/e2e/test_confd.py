@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from e2e.site import Ports, run, site_config
-from fake_buildout import open_directory
+from support import open_directory
 from control.processes import descendants
 from support import free_port_range, kill_pids, pid_alive, poll_for, tail
 
@@ -53,7 +53,7 @@ balancer =
 
 
 def children(pid: int) -> set[int]:
-    """Every process below pid."""
+    """Every process below pid, from /proc."""
     return set(descendants(pid))
 
 

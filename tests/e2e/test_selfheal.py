@@ -24,6 +24,7 @@ from pathlib import Path
 
 import pytest
 
+from benchmarks.site import GROWTH, clients_serving, pid_of, serving, up  # noqa: F401 - e2e tests import them here
 from e2e.conftest import Site, sibling_site
 from e2e.site import Stack
 from e2e.underload import assert_nothing_lost, failed_lines, running_pid, signal_pid, under_load
@@ -35,7 +36,6 @@ pytestmark = pytest.mark.e2e
 # the ZEO server both clients serve again within 15 s. (Idle machine: 1.3 s, 12-15 s, 1.9 s; see
 # BENCHMARKS.md. The margin is for a loaded CI machine: one run took 3.2 s to take a hung client out.)
 HUNG_OUT, HUNG_BACK, ZEO_BACK = 5.0, 25.0, 15.0
-GROWTH = "[clients]\ntest-memory-growth = true\nmemory-quota = 150MB\n"
 CLIENTS = ("zeo-clients:client1", "zeo-clients:client2")
 
 
@@ -52,42 +52,6 @@ def heal_stack(heal_site: Site) -> Iterator[Stack]:
         yield stack
     finally:
         stack.stop()
-
-
-def pid_of(stack: Stack, namespec: str) -> int:
-    info = stack.rpc().supervisor.getProcessInfo(namespec)
-    return int(info["pid"]) if info["statename"] == "RUNNING" else 0
-
-
-def serving(site: Site, stack: Stack) -> bool:
-    """Every program RUNNING, both clients healthy, haproxy with both servers UP."""
-    return stack.all_running() and clients_serving(site)
-
-
-def answers(url: str, timeout: float = 2.0) -> bool:
-    """200 within the timeout (a client holding requests while ZEO is away does not answer in time)."""
-    try:
-        return http_get(url, timeout=timeout)[0] == 200
-    except OSError:
-        return False
-
-
-def clients_serving(site: Site) -> bool:
-    """Both clients healthy, answering a page that reads the database within 2 s, UP in haproxy, and the
-    page answered through varnish (what a user sees)."""
-    if not all(answers(f"http://127.0.0.1:{site.ports.client(n)}{path}")
-               for n in (1, 2) for path in ("/health", "/api/notes?limit=1")):
-        return False
-    status, body, _ = http_get(f"http://127.0.0.1:{site.ports.varnish}/api/notes", timeout=5)
-    return status == 200 and all(up(site, name) for name in ("client1", "client2"))
-
-
-def up(site: Site, server: str) -> bool:
-    """haproxy counts the server UP and READY (its runtime socket, as the restart routine reads it)."""
-    from control.haproxy_runtime import RuntimeSocket
-
-    state = RuntimeSocket(str(site.path / "var" / "haproxy" / "admin.sock"), "clients").servers().get(server)
-    return bool(state and state.status.startswith("UP"))
 
 
 @pytest.fixture

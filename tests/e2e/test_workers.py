@@ -21,7 +21,7 @@ import pytest
 
 from e2e.conftest import Site
 from e2e.site import Ports, Stack, run, site_config
-from fake_buildout import open_directory
+from support import open_directory
 from support import free_port_range, http_get, pid_alive, poll_for
 
 pytestmark = pytest.mark.e2e

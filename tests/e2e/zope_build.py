@@ -15,16 +15,9 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from e2e.site import Ports, copy_project, site_config
+from benchmarks.site import zope_config
+from e2e.site import Ports, copy_project
 from support import free_port_range
-
-
-
-def zope_config(ports: Ports, crontab: Path, eggs: Path) -> str:
-    """buildout.cfg of the Zope test site: profiles/zope.cfg on free ports."""
-    config = site_config(ports, crontab, eggs).replace("extends = base.cfg\n", "extends = profiles/zope.cfg\n")
-    return config.replace(f"zeoserver = {ports.zeoserver}\n", f"zeoserver = {ports.zeoserver}\n"
-                          f"instance1 = {ports.client(1)}\ninstance2 = {ports.client(2)}\n")
 
 
 @dataclass

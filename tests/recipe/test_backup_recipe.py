@@ -4,8 +4,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-import zc.buildout
-from fakebuildout import fake_buildout, published
+from buildout_harness import error_of, site_buildout
+from published_stack import published
 
 from backup.config import decode, encode
 from recipes.backup import Recipe
@@ -17,12 +17,11 @@ def buildout(tmp_path: Path, **options: str):
     crontab = tmp_path / "crontab.txt"
     crontab.write_text("# own line\n")
     site = tmp_path / "site"
-    result = fake_buildout(site, backup={
+    result = site_buildout(site, backup={
         "recipe": "sitestack:backup", "zeo-address": "127.0.0.1:8100", "stop-parts": "zeoserver clients",
         "read-command": f"cat {crontab}", "write-command": f"sh -c 'cat > {crontab}'", **options})
-    result["zeoserver"] = published("zeoserver", [PublishedProgram("zeoserver", "/b/zeo", "/p", 10, "zeo-cluster")])
-    result["clients"] = published("clients", [PublishedProgram(f"client{i}", "/b/c", "/p", 20, "zeo-clients")
-                                              for i in (1, 2)])
+    published(result, "zeoserver", [PublishedProgram("zeoserver", "/b/zeo", "/p", 10, "zeo-cluster")])
+    published(result, "clients", [PublishedProgram(f"client{i}", "/b/c", "/p", 20, "zeo-clients") for i in (1, 2)])
     return result
 
 
@@ -67,9 +66,7 @@ def test_max_age_follows_the_schedules(tmp_path):
 def test_bad_options(tmp_path, option, value, message):
     value = value.replace("<site>", str(tmp_path / "site"))
     parts = buildout(tmp_path, **{option: value})
-    with pytest.raises(zc.buildout.UserError) as error:
-        Recipe(parts, "backup", parts["backup"])
-    lines = str(error.value).splitlines()
+    lines = error_of(lambda: Recipe(parts, "backup", parts["backup"])).splitlines()
     assert len(lines) == 1 and lines[0].startswith(f"[backup] {option}: "), lines
     assert message in lines[0] and lines[0].endswith(f"(got {value!r})"), lines
     assert sorted(p.name for p in tmp_path.iterdir()) == ["crontab.txt"]  # nothing created

@@ -10,19 +10,16 @@ import time
 from pathlib import Path
 
 import pytest
-import zc.buildout
-from fakebuildout import fake_buildout
+from buildout_harness import error_of, install, run_buildout, site_buildout, unused_options
 
 from recipes.clients import Recipe
 from support import free_port, free_port_range, http_get, poll_for, tail
 from zeo_server import ZeoProcess, stop_child
 
-RUN_BUILDOUT = "import sys, zc.buildout.buildout as b; sys.exit(b.main())"
-
 
 def recipe(directory: Path, **options: str) -> tuple[Recipe, dict]:
     options.setdefault("zeo-address", "127.0.0.1:8100")
-    buildout = fake_buildout(directory, clients={"recipe": "sitestack:clients", **options})
+    buildout = site_buildout(directory, clients={"recipe": "sitestack:clients", **options})
     return Recipe(buildout, "clients", buildout["clients"]), buildout["clients"]
 
 
@@ -31,12 +28,6 @@ def installable(directory: Path) -> Path:
     for name in ("bin", "eggs", "develop-eggs"):
         (directory / name).mkdir(exist_ok=True)
     return directory
-
-
-def error_of(directory: Path, **options: str) -> str:
-    with pytest.raises(zc.buildout.UserError) as error:
-        recipe(directory, **options)
-    return str(error.value)
 
 
 def test_defaults_publish_two_clients_for_haproxy_and_supervisor(tmp_path):
@@ -81,6 +72,7 @@ def test_every_option_is_honoured(tmp_path):
     assert options["client3-health-url"] == "http://[::1]:9003/ready"
     assert (options["client3-memory-quota"], options["client3-priority"], options["client3-group"]) == (
         "1GB", "25", "apps")
+    assert unused_options(options.buildout, "clients") == []  # buildout would warn about any option left unread
 
 
 @pytest.mark.parametrize(
@@ -121,11 +113,11 @@ def test_every_option_is_honoured(tmp_path):
     ],
 )
 def test_a_bad_option_is_one_line_naming_section_option_and_value(tmp_path, options, message):
-    assert error_of(tmp_path, **options) == message
+    assert error_of(lambda: recipe(tmp_path, **options)) == message
 
 
 def test_every_problem_is_reported_at_once_and_nothing_is_written(tmp_path):
-    message = error_of(tmp_path, count="x", **{"base-port": "0", "memory-quota": "lots"})
+    message = error_of(lambda: recipe(tmp_path, count="x", **{"base-port": "0", "memory-quota": "lots"}))
     assert message.splitlines() == [
         "[clients] count: expected a whole number (got 'x')",
         "[clients] base-port: expected a TCP port from 1 to 65535 (got '0')",
@@ -144,7 +136,7 @@ def script_arguments(script: Path) -> list[str]:
 def test_install_writes_one_script_per_client_and_their_directories(tmp_path):
     clients, _ = recipe(installable(tmp_path), count="2", application="demoapp.app:application", threads="8",
                         **{"connect-timeout": "30"})
-    installed = clients.install()
+    installed = install(clients)
     assert installed == [str(tmp_path / "parts" / "clients"), str(tmp_path / "bin" / "client1"),
                          str(tmp_path / "bin" / "client2")]
     for i in (1, 2):
@@ -164,10 +156,10 @@ def test_install_writes_one_script_per_client_and_their_directories(tmp_path):
 
 
 def test_a_second_install_without_change_rewrites_nothing(tmp_path):
-    recipe(installable(tmp_path))[0].install()
+    install(recipe(installable(tmp_path))[0])
     before = {p: p.stat().st_mtime_ns for p in (tmp_path / "bin").iterdir()}
     time.sleep(0.01)
-    recipe(tmp_path)[0].install()
+    install(recipe(tmp_path)[0])
     assert {p: p.stat().st_mtime_ns for p in (tmp_path / "bin").iterdir()} == before
 
 
@@ -177,7 +169,7 @@ def test_the_generated_scripts_serve_the_app_from_one_zeo_server(tmp_path):
         zeo.start()
         clients, options = recipe(installable(tmp_path), **{"base-port": str(free_port_range(2)),
                                                             "zeo-address": zeo.address})
-        clients.install()
+        install(clients)
         for name in options["programs"].split():
             with open(tmp_path / f"{name}.log", "wb") as log:
                 processes.append(subprocess.Popen([options[f"{name}-command"]], stdout=log, stderr=subprocess.STDOUT,
@@ -193,12 +185,6 @@ def test_the_generated_scripts_serve_the_app_from_one_zeo_server(tmp_path):
             stop_child(process)
         zeo.stop()
     assert [p.returncode for p in processes] == [0, 0]
-
-
-def run_buildout(directory: Path, config: str) -> subprocess.CompletedProcess[str]:
-    (directory / "buildout.cfg").write_text(config)
-    return subprocess.run([sys.executable, "-c", RUN_BUILDOUT, "-c", str(directory / "buildout.cfg")],
-                          cwd=directory, capture_output=True, text=True, timeout=120, stdin=subprocess.DEVNULL)
 
 
 def test_a_real_buildout_run_installs_the_clients_or_names_the_mistake(tmp_path):

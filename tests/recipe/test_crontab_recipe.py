@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 import zc.buildout
-from fakebuildout import fake_buildout
+from buildout_harness import install, run_buildout, site_buildout, update
 
 from recipes.crontab import Recipe, uninstall
 from recipes.crontab_model import DEFAULT_PATH
@@ -51,6 +51,7 @@ class Site:
 
     def __init__(self, tmp_path: Path, directory: str = "site") -> None:
         self.directory = tmp_path / directory
+        self.directory.mkdir()  # the directory of its buildout.cfg
         self.crontab = tmp_path / "crontab"
         self.writes = tmp_path / "crontab.writes"
         fake = _script(tmp_path / "fake-crontab", FAKE_CRONTAB)
@@ -66,7 +67,7 @@ class Site:
         }
 
     def recipe(self, name: str = "crontab", **extra: str) -> Recipe:
-        buildout = fake_buildout(self.directory, **{name: self.options(**extra)})
+        buildout = site_buildout(self.directory, **{name: self.options(**extra)})
         return Recipe(buildout, name, buildout[name])
 
     def text(self) -> str:
@@ -91,7 +92,7 @@ def site(tmp_path: Path) -> Site:
 
 
 def test_install_into_no_crontab_writes_the_block_and_makes_the_log_directory(site: Site) -> None:
-    assert site.recipe().install() == ()
+    assert install(site.recipe()) == ()
     assert site.text() == site.block()
     assert (site.directory / "var" / "log").is_dir()
     assert site.write_count() == 1
@@ -99,23 +100,23 @@ def test_install_into_no_crontab_writes_the_block_and_makes_the_log_directory(si
 
 def test_install_keeps_the_user_lines_and_appends(site: Site) -> None:
     site.crontab.write_text("MAILTO=ops@example.com\n0 1 * * * /usr/local/bin/job", encoding="utf-8")
-    site.recipe().install()
+    install(site.recipe())
     assert site.text() == "MAILTO=ops@example.com\n0 1 * * * /usr/local/bin/job\n" + site.block()
 
 
 def test_no_change_rerun_does_not_write(site: Site) -> None:
-    site.recipe().install()
+    install(site.recipe())
     before = site.crontab.stat().st_mtime_ns
-    site.recipe().install()
-    site.recipe().update()
+    install(site.recipe())
+    update(site.recipe())
     assert site.write_count() == 1
     assert site.crontab.stat().st_mtime_ns == before
 
 
 def test_changed_options_replace_the_block_in_place(site: Site) -> None:
-    site.recipe().install()
+    install(site.recipe())
     site.crontab.write_text("a\n" + site.text() + "b\n", encoding="utf-8")
-    site.recipe(times="*/5 * * * *", command="/usr/bin/date +%F", environment="TZ=UTC").install()
+    install(site.recipe(times="*/5 * * * *", command="/usr/bin/date +%F", environment="TZ=UTC"))
     log = site.directory / "var" / "log" / "crontab-crontab.log"
     line = rf"*/5 * * * * PATH={DEFAULT_PATH} TZ=UTC /usr/bin/date +\%F >>{log} 2>&1"
     assert site.text() == "a\n" + site.block(line=line) + "b\n"
@@ -130,7 +131,7 @@ def _run_like_cron(entry: str, times: str, home: Path) -> None:
 
 def test_the_line_works_when_cron_runs_it(site: Site, tmp_path: Path) -> None:
     recipe = site.recipe()
-    recipe.install()
+    install(recipe)
     (site.directory / "bin").mkdir()
     _script(site.directory / "bin" / "supervisord", "#!/bin/sh\necho \"started, PATH=$PATH\"\necho oops >&2\n")
     _run_like_cron(recipe.options["entry"], "@reboot", tmp_path)
@@ -140,24 +141,37 @@ def test_the_line_works_when_cron_runs_it(site: Site, tmp_path: Path) -> None:
 
 def test_percent_reaches_the_command_unchanged(site: Site, tmp_path: Path) -> None:
     recipe = site.recipe(times="0 3 * * *", command="/usr/bin/printf '%s|%%\\n' 50%")
-    recipe.install()
+    install(recipe)
     _run_like_cron(recipe.options["entry"], "0 3 * * *", tmp_path)
     assert (site.directory / "var" / "log" / "crontab-crontab.log").read_text() == "50%|%\n"
 
 
 def test_disabled_entry_is_commented_out(site: Site) -> None:
-    site.recipe(enabled="false").install()
+    install(site.recipe(enabled="false"))
     assert site.text() == site.block().replace("\n@reboot", "\n# disabled (enabled = false): @reboot")
 
 
 def test_two_parts_and_two_buildouts_keep_their_own_blocks(site: Site, tmp_path: Path) -> None:
     other = Site(tmp_path, "site2")
-    site.recipe().install()
-    site.recipe("boot2").install()
-    other.recipe().install()
+    install(site.recipe())
+    install(site.recipe("boot2"))
+    install(other.recipe())
     assert site.text() == site.block() + site.block("boot2") + other.block()
     uninstall("boot2", dict(site.recipe("boot2").options))
     assert site.text() == site.block() + other.block()
+
+
+def test_a_real_buildout_run_writes_the_block_and_removing_the_part_takes_it_out(site: Site) -> None:
+    """bin/buildout itself: the entry point, ${} substitution, and the uninstall entry point on removal."""
+    config = (f"[buildout]\nparts = boot\noffline = true\n\n[boot]\nrecipe = sitestack:crontab\n"
+              f"read-command = {site.read_command}\nwrite-command = {site.write_command}\n"
+              "command = ${buildout:bin-directory}/supervisord\n")
+    built = run_buildout(site.directory, config)
+    assert built.returncode == 0, built.stdout + built.stderr
+    assert site.text() == site.block("boot")
+    removed = run_buildout(site.directory, "[buildout]\nparts =\noffline = true\n")
+    assert removed.returncode == 0, removed.stdout + removed.stderr
+    assert site.text() == "" and site.write_count() == 2
 
 
 def test_published_options(site: Site) -> None:
@@ -184,14 +198,14 @@ def test_defaults_are_the_real_crontab_commands(tmp_path: Path, monkeypatch: pyt
     stub.mkdir()
     _script(stub / "crontab", '#!/bin/sh\n[ "$1" = -l ] || exit 97\necho "no crontab for tester" >&2\nexit 1\n')
     monkeypatch.setenv("PATH", f"{stub}{os.pathsep}{os.environ['PATH']}")
-    buildout = fake_buildout(tmp_path, crontab={"recipe": "sitestack:crontab"})
+    buildout = site_buildout(tmp_path, crontab={"recipe": "sitestack:crontab"})
     options = Recipe(buildout, "crontab", buildout["crontab"]).options
     assert (options["read-command"], options["write-command"]) == ("crontab -l", "crontab -")
 
 
 def test_uninstall_removes_exactly_the_block(site: Site) -> None:
     recipe = site.recipe()
-    recipe.install()
+    install(recipe)
     site.crontab.write_text("a\n\n" + site.text() + "\n# b\n", encoding="utf-8")
     uninstall("crontab", dict(recipe.options))
     assert site.text() == "a\n\n\n# b\n"
@@ -199,7 +213,7 @@ def test_uninstall_removes_exactly_the_block(site: Site) -> None:
 
 def test_uninstall_finds_the_block_from_the_buildout_directory_alone(site: Site) -> None:
     recipe = site.recipe()
-    recipe.install()
+    install(recipe)
     options = {k: v for k, v in recipe.options.items() if k != "key"}
     uninstall("crontab", options)
     assert site.text() == ""
@@ -233,7 +247,7 @@ def test_missing_crontab_is_an_error_that_says_how_to_install_it(tmp_path: Path,
     empty = tmp_path / "empty-bin"
     empty.mkdir()
     monkeypatch.setenv("PATH", str(empty))
-    buildout = fake_buildout(tmp_path, crontab={"recipe": "sitestack:crontab"})
+    buildout = site_buildout(tmp_path, crontab={"recipe": "sitestack:crontab"})
     with pytest.raises(zc.buildout.UserError) as raised:
         Recipe(buildout, "crontab", buildout["crontab"])
     assert str(raised.value) == (
@@ -254,14 +268,14 @@ def test_a_command_that_disappears_before_install(site: Site, tmp_path: Path) ->
     recipe = site.recipe()
     (tmp_path / "fake-crontab").unlink()
     with pytest.raises(zc.buildout.UserError) as raised:
-        recipe.install()
+        install(recipe)
     assert str(raised.value) == f"[crontab] read-command: '{tmp_path}/fake-crontab' not found (got '{site.read_command}')"
 
 
 @pytest.mark.parametrize("option", ["read-command", "write-command"])
 def test_a_failing_command_is_an_error(site: Site, option: str) -> None:
     with pytest.raises(zc.buildout.UserError) as raised:
-        site.recipe(**{option: "false"}).install()
+        install(site.recipe(**{option: "false"}))
     assert str(raised.value) == f"[crontab] {option}: exited with 1 (got 'false')"
     assert not site.crontab.exists()
 
@@ -269,7 +283,7 @@ def test_a_failing_command_is_an_error(site: Site, option: str) -> None:
 def test_a_failing_command_shows_the_first_line_of_its_errors(site: Site, tmp_path: Path) -> None:
     failing = _script(tmp_path / "failing", "#!/bin/sh\necho \"errors in crontab file, can't install.\" >&2\necho more >&2\nexit 3\n")
     with pytest.raises(zc.buildout.UserError) as raised:
-        site.recipe(**{"write-command": f"{failing} -"}).install()
+        install(site.recipe(**{"write-command": f"{failing} -"}))
     assert str(raised.value) == (
         f"[crontab] write-command: exited with 3: errors in crontab file, can't install. (got '{failing} -')"
     )
@@ -278,7 +292,7 @@ def test_a_failing_command_shows_the_first_line_of_its_errors(site: Site, tmp_pa
 def test_a_broken_block_in_the_crontab_is_an_error_and_nothing_is_written(site: Site) -> None:
     site.crontab.write_text(site.block().split("@reboot")[0] + "@reboot /x\n", encoding="utf-8")
     with pytest.raises(zc.buildout.UserError) as raised:
-        site.recipe().install()
+        install(site.recipe())
     assert str(raised.value) == (
         f"[crontab] crontab: the markers of block 'sitestack [crontab] {site.directory}' do not make one "
         "begin...end pair (line 1); fix the crontab by hand with 'crontab -e'"
@@ -289,7 +303,7 @@ def test_a_broken_block_in_the_crontab_is_an_error_and_nothing_is_written(site: 
 @pytest.mark.parametrize("option", ["read-command", "write-command"])
 def test_uninstall_with_a_failing_command_is_an_error(site: Site, option: str) -> None:
     recipe = site.recipe()
-    recipe.install()
+    install(recipe)
     options = {**recipe.options, option: "false"}
     with pytest.raises(zc.buildout.UserError) as raised:
         uninstall("crontab", options)
@@ -299,7 +313,7 @@ def test_uninstall_with_a_failing_command_is_an_error(site: Site, option: str) -
 
 def test_uninstall_with_a_missing_command_is_an_error(site: Site) -> None:
     recipe = site.recipe()
-    recipe.install()
+    install(recipe)
     options = {**recipe.options, "read-command": "no-such-crontab -l"}
     with pytest.raises(zc.buildout.UserError) as raised:
         uninstall("crontab", options)
@@ -308,7 +322,7 @@ def test_uninstall_with_a_missing_command_is_an_error(site: Site) -> None:
 
 def test_the_guard_stops_a_test_from_reaching_the_real_crontab(site: Site) -> None:
     with pytest.raises(zc.buildout.UserError) as raised:
-        site.recipe(**{"read-command": "crontab -l"}).install()
+        install(site.recipe(**{"read-command": "crontab -l"}))
     assert str(raised.value) == (
         "[crontab] read-command: exited with 97: a test reached the real crontab command (got 'crontab -l')"
     )

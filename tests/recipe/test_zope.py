@@ -1,8 +1,7 @@
 """The Zope part: plone.recipe.zope2instance and plone.recipe.zeoserver parts published as sitestack programs."""
 import pytest
-import zc.buildout
 
-from fakebuildout import fake_buildout
+from buildout_harness import error_of, site_buildout
 from recipes.publish import collect
 from recipes.zope import AdminUser, Recipe
 
@@ -11,15 +10,8 @@ INSTANCE = {"recipe": "plone.recipe.zope2instance", "eggs": "Zope", "user": "adm
 
 def buildout(tmp_path, zope=None, **instances):
     sections = {name: {**INSTANCE, **options} for name, options in instances.items()}
-    return fake_buildout(tmp_path, zeo={"recipe": "plone.recipe.zeoserver", "zeo-address": "127.0.0.1:8100"},
+    return site_buildout(tmp_path, zeo={"recipe": "plone.recipe.zeoserver", "zeo-address": "127.0.0.1:8100"},
                          zope={"recipe": "sitestack:zope", **(zope or {})}, **sections)
-
-
-def error_of(tmp_path, zope, **instances):
-    with pytest.raises(zc.buildout.UserError) as error:
-        b = buildout(tmp_path, zope, **instances)
-        Recipe(b, "zope", b["zope"])
-    return str(error.value)
 
 
 def test_instances_and_the_zeo_server_are_published_like_our_own_clients(tmp_path):
@@ -59,17 +51,18 @@ def test_instances_and_the_zeo_server_are_published_like_our_own_clients(tmp_pat
      "(got 'instance1')"),
 ])
 def test_bad_instances_are_named(tmp_path, zope, instances, message):
-    assert error_of(tmp_path, zope, **instances) == message
+    b = buildout(tmp_path, zope, **instances)
+    assert error_of(lambda: Recipe(b, "zope", b["zope"])) == message
 
 
 def test_the_admin_password_is_generated_once_and_kept_private(tmp_path):
-    b = fake_buildout(tmp_path, admin={"recipe": "sitestack:zope-admin"})
+    b = site_buildout(tmp_path, admin={"recipe": "sitestack:zope-admin"})
     AdminUser(b, "admin", b["admin"])
     user = b["admin"]["user"]
     name, password = user.split(":", 1)
     path = tmp_path / "var" / "zope" / "admin-password"
     assert name == "admin" and len(password) >= 24 and path.read_text().strip() == password
     assert path.stat().st_mode & 0o777 == 0o600
-    again = fake_buildout(tmp_path, admin={"recipe": "sitestack:zope-admin"})
+    again = site_buildout(tmp_path, admin={"recipe": "sitestack:zope-admin"})
     AdminUser(again, "admin", again["admin"])
     assert again["admin"]["user"] == user

@@ -5,8 +5,7 @@ import json
 from pathlib import Path
 
 import pytest
-import zc.buildout
-from fake_buildout import FakeOptions, fake_buildout
+from buildout_harness import error_of, site_buildout
 from prometheus_client import CollectorRegistry, generate_latest
 
 from control.counters import BUCKETS, RestartCounts, WatchdogStats, cause_of
@@ -143,14 +142,14 @@ def test_status_columns() -> None:
      "(got 'no-such-varnishstat')"),
 ])
 def test_bad_options(tmp_path: Path, options: dict, message: str) -> None:
-    with pytest.raises(zc.buildout.UserError) as error:
-        Recipe(fake_buildout(tmp_path), "exporter", FakeOptions(options))
-    assert str(error.value) == message
+    buildout = site_buildout(tmp_path, exporter=options)
+    assert error_of(lambda: Recipe(buildout, "exporter", buildout["exporter"])) == message
 
 
 def test_public_bind_is_an_explicit_choice(tmp_path: Path) -> None:
-    options = FakeOptions({"host": "0.0.0.0", "public": "true"})
-    Recipe(fake_buildout(tmp_path), "exporter", options)
+    buildout = site_buildout(tmp_path, exporter={"host": "0.0.0.0", "public": "true"})
+    options = buildout["exporter"]
+    Recipe(buildout, "exporter", options)
     assert options["address"] == "0.0.0.0:9180" and options["exporter-kind"] == "eventlistener"
     assert options["exporter-events"] == "PROCESS_STATE_EXITED"
 

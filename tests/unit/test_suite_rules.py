@@ -19,6 +19,7 @@ def run_suite(tmp_path: Path, test: str, **env: str) -> subprocess.CompletedProc
     shutil.copy(TESTS / "support.py", tmp_path / "support.py")
     (tmp_path / "test_it.py").write_text(test)
     environ = {k: v for k, v in os.environ.items() if k not in ("CI", "SITESTACK_UPDATE_GOLDEN")} | env
+    environ["PYTHONPATH"] = str(TESTS.parent)  # support.py takes its process helpers from benchmarks/loopback.py
     return subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--rootdir", str(tmp_path),
                            str(tmp_path)], cwd=tmp_path, capture_output=True, text=True, env=environ, timeout=120)
 

@@ -10,7 +10,7 @@ import pytest
 from supervisor.options import ServerOptions
 
 import collective.recipe.supervisor as crs
-from fakebuildout import fake_buildout
+from buildout_harness import install, site_buildout
 from recipes.supervisor import Recipe
 from reference_buildout import BIN, REFERENCE
 
@@ -37,15 +37,16 @@ def parsed(text, path):
 @pytest.fixture
 def crs_conf(tmp_path, monkeypatch):
     monkeypatch.setattr(crs.Recipe, "_install_scripts", lambda self: [])
-    buildout = fake_buildout(tmp_path / "crs", supervisor=dict(REFERENCE))
+    (tmp_path / "crs").mkdir()  # the directory of its buildout.cfg
+    buildout = site_buildout(tmp_path / "crs", supervisor=dict(REFERENCE))
     recipe = crs.Recipe(buildout, "supervisor", buildout["supervisor"])
-    recipe.install()
+    install(recipe)
     path = tmp_path / "crs" / "parts" / "supervisor" / "supervisord.conf"
     return path.read_text(), path
 
 
 def test_reference_buildout_gives_what_collective_recipe_supervisor_gives(tmp_path, crs_conf):
-    buildout = fake_buildout(tmp_path / "ours", supervisor=dict(REFERENCE, recipe="sitestack:supervisor"))
+    buildout = site_buildout(tmp_path / "ours", supervisor=dict(REFERENCE, recipe="sitestack:supervisor"))
     recipe = Recipe(buildout, "supervisor", buildout["supervisor"])
     from recipes.supervisor import render_supervisord_conf
 
@@ -62,6 +63,6 @@ def test_reference_buildout_gives_what_collective_recipe_supervisor_gives(tmp_pa
 
 
 def test_bare_port_binds_loopback_not_every_interface(tmp_path):
-    buildout = fake_buildout(tmp_path, supervisor=dict(REFERENCE, recipe="sitestack:supervisor"))
+    buildout = site_buildout(tmp_path, supervisor=dict(REFERENCE, recipe="sitestack:supervisor"))
     recipe = Recipe(buildout, "supervisor", buildout["supervisor"])
     assert recipe.config.control.port == "127.0.0.1:9001"

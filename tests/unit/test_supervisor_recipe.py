@@ -1,20 +1,14 @@
 """The supervisor part's adapter: options in, model out, one clear message per problem."""
 import pytest
-import zc.buildout
 
-from fakebuildout import published, stack_buildout
-from recipes.publish import PublishedProgram, publish
+from buildout_harness import error_of
+from published_stack import published, stack_buildout
+from recipes.publish import PublishedProgram
 from recipes.supervisor import Recipe
 
 
 def recipe(buildout):
     return Recipe(buildout, "supervisor", buildout["supervisor"])
-
-
-def error_of(buildout):
-    with pytest.raises(zc.buildout.UserError) as error:
-        recipe(buildout)
-    return str(error.value)
 
 
 def test_parts_give_groups_priorities_and_default_listeners(tmp_path):
@@ -74,11 +68,12 @@ def test_unix_socket_by_default(tmp_path):
     ],
 )
 def test_bad_options(tmp_path, options, message):
-    assert error_of(stack_buildout(tmp_path, **options)) == message
+    assert error_of(lambda: recipe(stack_buildout(tmp_path, **options))) == message
 
 
 def test_every_problem_reported_at_once(tmp_path):
-    message = error_of(stack_buildout(tmp_path, programs="zeoserver", loglevel="loud", nodaemon="perhaps"))
+    buildout = stack_buildout(tmp_path, programs="zeoserver", loglevel="loud", nodaemon="perhaps")
+    message = error_of(lambda: recipe(buildout))
     assert message.splitlines() == [
         "[supervisor] loglevel: expected one of critical, error, warn, info, debug, trace, blather (got 'loud')",
         "[supervisor] nodaemon: expected true or false (got 'perhaps')",
@@ -95,10 +90,10 @@ def test_percent_in_commands_is_escaped_for_supervisor(tmp_path):
 
 def test_two_programs_on_one_port(tmp_path):
     buildout = stack_buildout(tmp_path, programs="zeoserver clients other")
-    buildout["other"] = published("other", [
+    published(buildout, "other", [
         PublishedProgram("other", "/srv/bin/other", "/srv", 50, "", address="127.0.0.1:8082")])
-    assert error_of(buildout) == ("[supervisor] programs: 'other' and 'client2' both listen on 127.0.0.1:8082 "
-                                  "(got '127.0.0.1:8082')")
+    assert error_of(lambda: recipe(buildout)) == (
+        "[supervisor] programs: 'other' and 'client2' both listen on 127.0.0.1:8082 (got '127.0.0.1:8082')")
 
 
 def test_priority_lines_with_an_address_and_health_url_are_watched_and_port_checked(tmp_path):
@@ -113,7 +108,7 @@ def test_priority_lines_with_an_address_and_health_url_are_watched_and_port_chec
         ("watchdog", f"{tmp_path}/bin/sitestack-watchdog :: memmon -p client1=900MB"
                      " :: httpok -p client1 -t 2 http://127.0.0.1:8091/ok")]
     clash = lines + "\n30 other (address=127.0.0.1:8091) /srv/bin/other"
-    assert error_of(stack_buildout(tmp_path, programs=clash)) == (
+    assert error_of(lambda: recipe(stack_buildout(tmp_path, programs=clash))) == (
         "[supervisor] programs: 'other' and 'client1' both listen on 127.0.0.1:8091 "
         "(got '30 other (address=127.0.0.1:8091) /srv/bin/other')")
 
@@ -134,7 +129,7 @@ def test_priority_lines_with_an_address_and_health_url_are_watched_and_port_chec
      "(got '/srv/var/log/zope.log')"),
 ])
 def test_bad_client_keys_in_priority_lines(tmp_path, line, message):
-    assert error_of(stack_buildout(tmp_path, programs=line)) == message
+    assert error_of(lambda: recipe(stack_buildout(tmp_path, programs=line))) == message
 
 
 def test_a_balanced_program_without_a_health_url_gets_a_warning(tmp_path, caplog):

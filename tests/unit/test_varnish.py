@@ -8,9 +8,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import zc.buildout
-from fake_buildout import FakeOptions, fake_buildout, open_directory
-from support import check_golden
+from buildout_harness import error_of, install, site_buildout, update
+from support import check_golden, open_directory
 
 from recipes import system
 from recipes.system import blocked_directory, user_ids
@@ -42,13 +41,8 @@ def two_cores(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def make(options: dict[str, str], directory: str = SITE, name: str = "varnish") -> Recipe:
-    return Recipe(fake_buildout(directory), name, FakeOptions(options))
-
-
-def error_of(options: dict[str, str]) -> str:
-    with pytest.raises(zc.buildout.UserError) as info:
-        make(options)
-    return str(info.value)
+    buildout = site_buildout(directory, **{name: options})
+    return Recipe(buildout, name, buildout[name])
 
 
 @pytest.mark.parametrize(
@@ -130,11 +124,12 @@ def error_of(options: dict[str, str]) -> str:
     ],
 )
 def test_bad_option_is_reported_exactly(options: dict[str, str], message: str) -> None:
-    assert error_of({**BACKEND, **options}) == message
+    assert error_of(lambda: make({**BACKEND, **options})) == message
 
 
 def test_every_problem_is_reported_at_once() -> None:
-    message = error_of({"backend": "x", "window": "2", "threshold": "3", "purge-allow": "a 10.0.0.0/8 b"})
+    options = {"backend": "x", "window": "2", "threshold": "3", "purge-allow": "a 10.0.0.0/8 b"}
+    message = error_of(lambda: make(options))
     assert message.splitlines() == [
         "[varnish] backend: expected host:port such as 127.0.0.1:8080 (got 'x')",
         "[varnish] threshold: must not exceed window (2) (got '3')",
@@ -146,7 +141,7 @@ def test_every_problem_is_reported_at_once() -> None:
 def test_missing_binary_says_how_to_install_it(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.setenv("PATH", str(tmp_path))
     monkeypatch.setattr(system, "EXTRA_PATH", ())
-    assert error_of(BACKEND) == (
+    assert error_of(lambda: make(BACKEND)) == (
         "[varnish] binary: varnishd not found; install it with: apt-get install -y varnish (got 'varnishd')"
     )
 
@@ -235,7 +230,7 @@ def test_install_creates_secret_once_and_never_publishes_it(open_tmp: Path, fake
     site.mkdir()
     recipe = make({**BACKEND, "binary": fake_varnishd}, directory=str(site))
     assert list(site.iterdir()) == [], "__init__ must not write"
-    assert recipe.install() == [str(site / "parts" / "varnish")]
+    assert install(recipe) == [str(site / "parts" / "varnish")]
     secret_file = site / "var" / "varnish" / "secret"
     secret = secret_file.read_text().strip()
     assert len(secret) >= 24
@@ -247,7 +242,7 @@ def test_install_creates_secret_once_and_never_publishes_it(open_tmp: Path, fake
     vcl = site / "parts" / "varnish" / "varnish.vcl"
     mtime = vcl.stat().st_mtime_ns - 10**9
     os.utime(vcl, ns=(mtime, mtime))
-    make({**BACKEND, "binary": fake_varnishd}, directory=str(site)).update()
+    update(make({**BACKEND, "binary": fake_varnishd}, directory=str(site)))
     assert secret_file.read_text().strip() == secret, "the secret is generated once and reused"
     assert vcl.stat().st_mtime_ns == mtime, "unchanged VCL must not be rewritten"
 
@@ -270,9 +265,7 @@ def test_root_build_refuses_a_vcl_the_jail_user_cannot_read(open_tmp: Path, fake
     closed = open_tmp / "home"
     (closed / "site").mkdir(parents=True)
     closed.chmod(0o700)
-    with pytest.raises(zc.buildout.UserError) as info:
-        make({**BACKEND, "binary": fake_varnishd}, directory=str(closed / "site"))
-    assert str(info.value) == (
+    assert error_of(lambda: make({**BACKEND, "binary": fake_varnishd}, directory=str(closed / "site"))) == (
         f"[varnish] vcl: varnishd started as root compiles the VCL as user 'varnish', which may not enter "
         f"{closed}; allow it (chmod o+x {closed}) or run supervisord as another user "
         f"(got '{closed}/site/parts/varnish/varnish.vcl')"

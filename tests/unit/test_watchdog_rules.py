@@ -4,7 +4,7 @@ from __future__ import annotations
 import shlex
 
 from listeners.rules import HealthWatch, MemoryRules
-from listeners.watchdog import parse_command_line
+from listeners.command_line import parse_command_line
 from recipes.supervisor_model import Group, Program
 from recipes.watchdog_rules import WatchdogRules, default_rules, watchdog_arguments
 

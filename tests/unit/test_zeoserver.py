@@ -2,9 +2,8 @@
 from pathlib import Path
 
 import pytest
-import zc.buildout
 
-from fakebuildout import fake_buildout
+from buildout_harness import error_of, site_buildout
 from recipes.zeoserver import Recipe, ZeoServer, render_zeo_conf
 from support import check_golden
 
@@ -28,7 +27,7 @@ def test_zeo_conf_loads_in_runzeo_schema(tmp_path):
 
 
 def test_defaults_publish_address_and_program(tmp_path):
-    buildout = fake_buildout(tmp_path, zeoserver={"recipe": "sitestack:zeoserver"})
+    buildout = site_buildout(tmp_path, zeoserver={"recipe": "sitestack:zeoserver"})
     Recipe(buildout, "zeoserver", buildout["zeoserver"])
     options = buildout["zeoserver"]
     assert options["address"] == "127.0.0.1:8100"
@@ -47,7 +46,5 @@ def test_defaults_publish_address_and_program(tmp_path):
     ],
 )
 def test_bad_options(tmp_path, options, message):
-    buildout = fake_buildout(tmp_path, zeoserver=dict(options, recipe="sitestack:zeoserver"))
-    with pytest.raises(zc.buildout.UserError) as error:
-        Recipe(buildout, "zeoserver", buildout["zeoserver"])
-    assert str(error.value) == message
+    buildout = site_buildout(tmp_path, zeoserver=dict(options, recipe="sitestack:zeoserver"))
+    assert error_of(lambda: Recipe(buildout, "zeoserver", buildout["zeoserver"])) == message

@@ -1,0 +1,32 @@
+"""Parts that publish programs the way sitestack's parts do, for the supervisor part's tests: the default
+stack's zeoserver, clients and front parts with fixed paths (tests/buildout_harness.py's buildout)."""
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+from buildout_harness import SiteBuildout, site_buildout
+
+from recipes.publish import PublishedProgram, publish
+
+
+def published(buildout: SiteBuildout, name: str, programs: Sequence[PublishedProgram]) -> None:
+    """Add part `name` to the buildout, publishing these programs."""
+    buildout[name] = {"recipe": f"sitestack:{name}"}
+    publish(buildout[name], list(programs))
+
+
+def stack_buildout(tmp_path: Path, **supervisor: str) -> SiteBuildout:
+    buildout = site_buildout(tmp_path, supervisor=dict(supervisor))
+    published(buildout, "zeoserver", [
+        PublishedProgram("zeoserver", "/srv/bin/zeoserver", "/srv/parts/zeoserver", 10, "zeo-cluster")])
+    published(buildout, "clients", [
+        PublishedProgram(f"client{i}", f"/srv/bin/client{i}", f"/srv/parts/clients/client{i}", 20, "zeo-clients",
+                         health_url=f"http://127.0.0.1:808{i}/health", memory_quota=800 * 1024**2,
+                         address=f"127.0.0.1:808{i}", watchdog=True)
+        for i in (1, 2)])
+    published(buildout, "front", [
+        PublishedProgram("haproxy", "/usr/sbin/haproxy -W -db -f /srv/parts/haproxy/haproxy.cfg", "/srv",
+                         30, "front", health_url="http://127.0.0.1:8070/haproxy-health"),
+        PublishedProgram("varnish", "/usr/sbin/varnishd -F", "/srv", 40, "front")])
+    return buildout
