@@ -36,6 +36,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from control.agent_drain import agent_balancer
 from control.counters import RestartCounts, cause_of
 from control.ready import fully_up, warmup_paths
 from control.site import Site, SiteProgram
@@ -247,7 +248,9 @@ class Restart:
                  expect_pid: int = 0, before_start: Callable[[], None] | None = None) -> None:
         self.site, self.namespec, self.program, self.reason = site, namespec, program, reason
         self.policy, self.rpc, self.balancer, self.progress, self.hung = policy, rpc, balancer, progress, hung
-        self.server = program.name if program and balancer and program.name in site.balancer.servers else ""  # type: ignore[union-attr]
+        # the agent's clients, or haproxy's servers where the admin socket is the balancer
+        names = balancer.names() if hasattr(balancer, "names") else site.balancer.servers if site.balancer else ()
+        self.server = program.name if program and balancer and program.name in names else ""
         self.expect_pid, self.before_start = expect_pid, before_start
         self.url = program.health_url if program else ""
         self.start_timeout = (program.start_timeout if program else 0) or policy.start_timeout
@@ -462,6 +465,9 @@ def restart_client(site: Site, name: str, reason: str, policy: Policy = Policy()
     """
     rpc = rpc if rpc is not None else site.rpc()
     namespec, program = resolve(site, name, rpc)
-    balancer = RuntimeSocket(site.balancer.socket, site.balancer.backend) if site.balancer else None
+    balancer: Any = RuntimeSocket(site.balancer.socket, site.balancer.backend) if site.balancer else None
+    # with an agent part, draining goes through haproxy's agent-check (control.agent_drain); the admin
+    # socket, where haproxy runs on this host, only reports the servers' state
+    balancer = agent_balancer(site, balancer, progress) or balancer
     return Restart(site, namespec, program, reason, policy, rpc, balancer, progress, hung, cause, expect_pid,
                    before_start).run()

@@ -31,7 +31,7 @@ OPTIONS = (
     "plugins", "sections", "supervisord-conf",
     # sitestack's own
     "memmon-email", "listener-events", "httpok-timeout", "watchdog-grace", "eggs", "balancer", "mode",
-    "system-conf", "backup",
+    "system-conf", "backup", "agent",
 )
 SECTIONS = ("global", "ctl", "http", "rpc", "services")
 LISTENERS = ("watchdog", "memmon", "httpok")  # bin/sitestack-<kind>: listeners.watchdog.<kind>
@@ -249,6 +249,7 @@ class Recipe:
         self._check_directories(reader)
         self.balancer = self._balancer(buildout, reader)
         self.backup = self._backup(buildout, reader)
+        self.agent = _agent(buildout, reader)
         reader.done()
         self._warn_unchecked(programs)
 
@@ -390,7 +391,7 @@ class Recipe:
         # bin/supervisorctl and bin/sitestack talk to the supervisord that reads self.conf
         control_conf = self.system_conf if self.mode == "conf.d" else self.conf
         write_if_changed(self.site_json, site_description(self.paths.directory, control_conf, config, self.balancer,
-                                                        self.backup))
+                                                        self.backup, self.agent))
         record_digests(self.paths.var / "supervisor" / "digests.json", config, self.paths.directory)
         initialization = f"sys.argv[1:1] = ['-c', {str(control_conf)!r}]"
         paths = [str(self.conf), str(self.site_json)]
@@ -400,10 +401,11 @@ class Recipe:
         paths += egg_scripts(self.buildout, ["supervisor", *self.plugins, *self.eggs], scripts,
                              initialization=initialization)
         # restore opens the FileStorage and runs repozo: ZODB's eggs, when the site has a backup part
-        sitestack_eggs = ["supervisor", *self.eggs, *(["ZEO"] if self.backup else [])]
+        # psutil: the restart routine counts a client's connections where it says nothing (control.agent_drain)
+        sitestack_eggs = ["supervisor", "psutil", *self.eggs, *(["ZEO"] if self.backup else [])]
         paths += egg_scripts(self.buildout, sitestack_eggs, [("sitestack", "control.cli", "main")],
                              initialization=f"sys.argv[1:1] = ['--site', {str(self.site_json)!r}]")
-        paths += egg_scripts(self.buildout, ["supervisor", *self.eggs],
+        paths += egg_scripts(self.buildout, ["supervisor", "psutil", *self.eggs],
                              [(f"sitestack-{kind}", "listeners.watchdog", kind) for kind in LISTENERS],
                              initialization=f"sys.argv[1:1] = ['--site', {str(self.site_json)!r}]")
         if "superlance" in self.plugins:
@@ -415,7 +417,7 @@ class Recipe:
 
 
 def site_description(directory: Path, conf: Path, config: SupervisorConfig,
-                     balancer: dict[str, Any] | None, backup: str = "") -> str:
+                     balancer: dict[str, Any] | None, backup: str = "", agent: dict[str, Any] | None = None) -> str:
     """site.json: what bin/sitestack's commands need to know about the site (no secrets)."""
     group_of = {member: g.name for g in config.groups for member in g.programs}
     # one entry per process as supervisor names it: a pool's worker_00, worker_01, ...; a program in
@@ -431,7 +433,20 @@ def site_description(directory: Path, conf: Path, config: SupervisorConfig,
                             "balancer": balancer}
     if backup:
         data["extra"] = {"backup": backup}
+    if agent:  # haproxy's agent-check on this host: the restart routine drains through it (control.agent)
+        data.setdefault("extra", {})["agent"] = agent
     return json.dumps(data, indent=2, sort_keys=True) + "\n"
+
+
+def _agent(buildout: Any, reader: OptionReader) -> dict[str, Any] | None:
+    """The agent part's description (its address, state file, clients), for the restart routine."""
+    part = reader.raw("agent").strip()
+    if not part:
+        return None
+    if part not in buildout or "description" not in buildout[part]:
+        reader.problem("agent", "expected the name of an agent part (recipe sitestack:agent)", part)
+        return None
+    return dict(json.loads(buildout[part]["description"]))
 
 
 def _process_names(program: Program, group: str) -> list[str]:
