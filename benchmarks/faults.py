@@ -13,7 +13,7 @@ from typing import Any
 
 from e2e.test_selfheal import pid_of, serving
 from e2e.underload import Result, running_pid, signal_pid, under_load
-from listeners.watchdog import descendants
+from control.processes import descendants
 from support import http_get, poll_for
 
 CLIENT1, CLIENT2 = "zeo-clients:client1", "zeo-clients:client2"

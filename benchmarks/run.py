@@ -22,6 +22,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT / "tests"), str(ROOT)]
 
+from control import processes  # noqa: E402
 from e2e.conftest import build_site  # noqa: E402
 from e2e.site import Stack, copy_project, run  # noqa: E402
 from benchmarks.load import Load  # noqa: E402
@@ -48,13 +49,7 @@ def build(top: Path, eggs: Path, name: str):
 
 
 def rss_mb(pid: int) -> float:
-    try:
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024
-    except OSError:
-        pass
-    return 0.0
+    return (processes.rss(pid) or 0) / 1024**2
 
 
 class RssSampler(threading.Thread):

@@ -6,7 +6,7 @@
 Builds both stacks in a temporary directory on free loopback ports (the classic one from the anchor's
 buildout.cfg without its crontab part, so no crontab is touched), then per round starts one stack,
 measures start-up to the first 200, loads four targets with `wrk -t2 -cN -dD --latency` while reading
-the CPU time of every process of the stack from /proc, stops it, times a no-change re-run of its
+the CPU time of every process of the stack (psutil), stops it, times a no-change re-run of its
 bin/buildout, and does the same for the other stack (the order alternates between rounds). Medians
 over the rounds. Needs Debian's wrk (apt-get install -y wrk). Every process started is stopped by PID.
 """
@@ -26,6 +26,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from control import processes  # noqa: E402
 from stacks import ROOT, Built, build_classic, build_sitestack, cpu_by_program, listener_memory_mb, run  # noqa: E402
 from table import render_markdown, replace_between_markers  # noqa: E402
 
@@ -104,7 +105,7 @@ def one_round(stack: Built, seconds: int, connections: int, note) -> None:
 
 
 def load_average() -> str:
-    return " ".join(Path("/proc/loadavg").read_text().split()[:3])
+    return " ".join(f"{load:.2f}" for load in processes.load_average())
 
 
 def main() -> int:

@@ -15,14 +15,13 @@ import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from listeners.watchdog import descendants  # the same /proc walk the watchdog uses
+from control.processes import cpu_seconds, descendants, living, rss  # the watchdog's own process questions
 
 ROOT = Path(__file__).resolve().parent.parent
 PYTHON = "/usr/bin/python3" if Path("/usr/bin/python3").exists() else "python3"
 CLASSIC_PARTS = "zeoserver client1 client2 haproxy-conf varnish-configuration varnish-vcl-fix varnish supervisor"
 IGNORE = shutil.ignore_patterns(".git", ".venv", "bin", "parts", "eggs", "develop-eggs", "var", ".installed.cfg",
                                 "__pycache__", ".pytest_cache", ".hypothesis", "*.egg-info", "downloads")
-CLK_TCK = os.sysconf("SC_CLK_TCK")
 
 
 def free_ports(count: int) -> list[int]:
@@ -126,48 +125,23 @@ class Built:
         subprocess.run([str(self.path / "bin" / "supervisorctl"), "shutdown"], cwd=self.path,
                        capture_output=True, timeout=60)
         deadline = time.monotonic() + 30
-        while any(alive(p) for p in tree) and time.monotonic() < deadline:
+        while any(living(p) for p in tree) and time.monotonic() < deadline:
             time.sleep(0.1)
         for pid in tree:
-            if alive(pid):
+            if living(pid):
                 os.kill(pid, signal.SIGKILL)
         self.pid, self.programs = 0, {}
 
 
-def alive(pid: int) -> bool:
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except (OSError, IndexError):
-        return False
-    return state != "Z"
-
-
-
-
-def cpu_seconds(pid: int) -> float:
-    """utime + stime of one process (not its children)."""
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except OSError:
-        return 0.0
-    return (int(fields[11]) + int(fields[12])) / CLK_TCK
-
-
 def rss_mb(pid: int) -> float:
-    try:
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024
-    except OSError:
-        pass
-    return 0.0
+    return (rss(pid) or 0) / 1024**2
 
 
 def cpu_by_program(stack: Built) -> dict[str, float]:
     """CPU seconds so far of supervisord and of each program's process tree."""
-    times = {"supervisord": cpu_seconds(stack.pid)}
+    times = {"supervisord": cpu_seconds([stack.pid])}
     for name, pid in stack.programs.items():
-        times[name] = sum(cpu_seconds(p) for p in [pid, *descendants(pid)])
+        times[name] = cpu_seconds([pid, *descendants(pid)])
     return times
 
 

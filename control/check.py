@@ -20,6 +20,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from control import processes
 from control.site import Site
 
 describe = "validate the built site without starting it: configs through their consumers, ports, binaries, security"
@@ -144,49 +145,6 @@ def port_free(host: str, port: int) -> bool:
     return True
 
 
-def listeners(port: int) -> set[int]:
-    """Inodes of the sockets listening on port (any address)."""
-    inodes = set()
-    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
-        try:
-            lines = Path(table).read_text().splitlines()[1:]
-        except OSError:
-            continue
-        for line in lines:
-            fields = line.split()
-            if fields[3] == "0A" and int(fields[1].rsplit(":", 1)[1], 16) == port:
-                inodes.add(int(fields[9]))
-    return inodes
-
-
-def holders(inodes: set[int]) -> set[int]:
-    """PIDs holding any of these socket inodes."""
-    pids = set()
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            for fd in (entry / "fd").iterdir():
-                target = os.readlink(fd)
-                if target.startswith("socket:[") and int(target[8:-1]) in inodes:
-                    pids.add(int(entry.name))
-                    break
-        except OSError:
-            continue
-    return pids
-
-
-def ancestors(pid: int) -> set[int]:
-    found = set()
-    while pid > 1 and pid not in found:
-        found.add(pid)
-        try:
-            pid = int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
-        except (OSError, IndexError, ValueError):
-            break
-    return found
-
-
 def supervisord_pid(conf: configparser.RawConfigParser) -> int | None:
     try:
         pid = int(Path(conf["supervisord"]["pidfile"]).read_text().strip())
@@ -203,8 +161,8 @@ def check_ports(addresses: dict[str, str], stack_pid: int | None) -> Iterator[Fi
         if port_free(host, port):
             yield Finding(OK, what, "free")
             continue
-        pids = holders(listeners(port))
-        if stack_pid and pids and all(stack_pid in ancestors(pid) for pid in pids):
+        pids = processes.listening_pids(port)
+        if stack_pid and pids and all(stack_pid in processes.ancestors(pid) for pid in pids):
             yield Finding(OK, what, "held by this site's running stack")
         else:
             others = ", ".join(f"pid {p} ({cmdline(p)})" for p in sorted(pids)) or "another user's process"
@@ -212,10 +170,7 @@ def check_ports(addresses: dict[str, str], stack_pid: int | None) -> Iterator[Fi
 
 
 def cmdline(pid: int) -> str:
-    try:
-        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode("utf-8", "replace").strip()[:80]
-    except OSError:
-        return "?"
+    return (processes.cmdline(pid) or "?")[:80]
 
 
 # ---- security ---------------------------------------------------------------------------

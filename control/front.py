@@ -19,7 +19,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from control.restart import RuntimeSocket
+from control import processes
+from control.haproxy_runtime import RuntimeSocket
 
 VCL_PREFIX = "sitestack_"
 
@@ -80,14 +81,7 @@ def reload_haproxy(rpc: Any, namespec: str, command: str, socket_path: str, time
 
 def processes_of(pid: int) -> str:
     """The command lines of a process's children (what a failed reload left behind)."""
-    from listeners.watchdog import descendants
-
-    lines = []
-    for child in sorted(descendants(pid)):
-        try:
-            lines.append(f"{child}: " + Path(f"/proc/{child}/cmdline").read_bytes().replace(b"\0", b" ").decode())
-        except OSError:
-            continue
+    lines = [f"{child}: {processes.cmdline(child)}" for child in sorted(processes.descendants(pid))]
     return "; ".join(lines) or "none"
 
 

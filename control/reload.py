@@ -29,13 +29,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from control import front
+from control.processes import started_at
 from control.site import Site
 from recipes import digests
 
@@ -43,17 +43,6 @@ describe = "after bin/buildout: add/remove programs, restart only those whose fi
 HISTORY = Path("var") / "supervisor" / "digests.json"
 # the digest a running haproxy/varnish was last reloaded to, with its PID (a reload keeps the process)
 APPLIED = Path("var") / "supervisor" / "reloaded.json"
-
-
-def started_at(pid: int) -> float | None:
-    """When a process started (epoch seconds, to the clock tick), from /proc."""
-    try:
-        ticks = int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[19])
-        btime = next(float(line.split()[1]) for line in Path("/proc/stat").read_text().splitlines()
-                     if line.startswith("btime "))
-    except (OSError, IndexError, ValueError, StopIteration):
-        return None
-    return btime + ticks / os.sysconf("SC_CLK_TCK")
 
 
 def stale(history: dict[str, list[list[object]]], name: str, pid: int,
@@ -178,12 +167,15 @@ def needs_restart(history: dict[str, list[list[object]]], info: dict[str, Any],
     return False
 
 
+def say(line: str) -> None:
+    print(line, flush=True)
+
+
 def main(site: Site, argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="sitestack reload", description=describe)
     parser.add_argument("--dry-run", action="store_true", help="say what would be restarted, change nothing")
     options = parser.parse_args(argv)
     rpc = site.rpc()
-    say = lambda line: print(line, flush=True)  # noqa: E731
     changes = GroupChanges() if options.dry_run else apply_groups(rpc, say)
     history = digests.read_history(site.directory / HISTORY)
     applied = read_applied(site.directory / APPLIED)

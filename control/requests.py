@@ -4,7 +4,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from control.restart import RuntimeSocket
+from control.haproxy_runtime import RuntimeSocket
 from control.site import Site
 
 describe = "the last requests haproxy served (needs [haproxy] request-log = ring)"

@@ -2,47 +2,44 @@
 
     result = restart_client(site, "client1", "memory 912MB > 800MB")
 
-takes the client out of haproxy through its runtime socket (drain, wait for its in-flight
-requests, maint), restarts it through supervisor, waits until its health URL answers 200,
-requests the warm-up paths (by default the page its health URL belongs to), puts it back and
-waits until haproxy reports it UP with its slow start over. A client without a health URL is put
-back DOWN and counts as answering once haproxy's own check brings it UP. While a restart works
+takes the client out of rotation through the site's `Drain` (control.drain: drain, wait for its
+in-flight requests, maint), restarts it through supervisor, waits until its health URL answers
+200, requests the warm-up paths (by default the page its health URL belongs to), puts it back and
+waits until the balancer reports it UP with its slow start over. A client without a health URL is
+put back DOWN and counts as answering once haproxy's own check brings it UP. While a restart works
 on a client, var/restarting.json says so (control.underway): the watchdog leaves it alone. The
 memory and health listeners (listeners/), `bin/sitestack rolling-restart` and reloads all call it, so the rules
 hold for every cause: at most `Policy.max_out` clients out of rotation at once and never the
 last one in rotation; automatic restarts spend a budget per client per hour, after which they
-alert instead of restarting. A program that is no haproxy server (a worker, a numprocs pool
-member `group:name_00`) is restarted the same way without the haproxy steps.
+alert instead of restarting. A program that is no balancer server (a worker, a numprocs pool
+member `group:name_00`) is restarted the same way without the balancer steps.
 
-The decisions are pure functions (`parse_stat`, `refusal`, `over_budget`); the I/O is in
-`RuntimeSocket` (haproxy), supervisor's XML-RPC and `RestartLog` (var/restarts.json).
+The decisions are pure functions (`refusal`, control.restart_log's `over_budget`); the I/O is in
+the `Drain` (control.drain, over control.haproxy_runtime), supervisor's XML-RPC, the restart log
+and lock (control.restart_log) and the process questions (control.processes).
 """
 from __future__ import annotations
 
-import csv
-import fcntl
-import io
-import json
-import os
 import signal
-import socket
 import time
-import urllib.error
-import urllib.request
 import xmlrpc.client
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
-from control.agent_drain import agent_balancer
+from control import http_answer, processes
+from control.agent_drain import agent_clients
 from control.counters import RestartCounts, cause_of
-from control.ready import fully_up, warmup_paths
+from control.drain import Drain, DrainError, drain_for
+# kept importable from here for callers written before the split (control.haproxy_runtime is their home)
+from control.haproxy_runtime import RuntimeSocket, ServerState
+from control.ready import warmup_paths
+from control.restart_log import RestartLog, over_budget, site_lock
 from control.site import Site, SiteProgram
 from control.underway import UnderWay
 
-HOUR = 3600.0
+__all__ = ["Policy", "RestartError", "RestartResult", "RuntimeSocket", "ServerState", "refusal", "restart_client"]
+
 Progress = Callable[[str], None]
 
 
@@ -59,25 +56,6 @@ class Policy:
     back_timeout: float = 60.0      # seconds for haproxy to report it UP with its slow start over
     automatic: bool = True          # False (operator): no budget, may wait for a turn
     wait_turn: float = 0.0          # seconds to wait while too many clients are out
-
-
-@dataclass(frozen=True)
-class ServerState:
-    """One server line of haproxy's `show stat`."""
-
-    name: str
-    status: str  # UP, UP 1/2, DOWN, DOWN 1/2, DRAIN, MAINT, NOLB, no check
-    sessions: int
-    throttle: int | None = None  # percent while in slow start, else None
-    last_change: int | None = None  # seconds since its status last changed
-
-    @property
-    def in_rotation(self) -> bool:
-        return self.status.startswith("UP") or self.status == "no check"
-
-    @property
-    def down(self) -> bool:
-        return self.status.startswith("DOWN") or "(via" in self.status
 
 
 @dataclass
@@ -107,21 +85,6 @@ class RestartError(Exception):
     """A step of a restart failed; the message says which."""
 
 
-# ---- pure decisions -------------------------------------------------------------------------
-
-def parse_stat(text: str, backend: str) -> dict[str, ServerState]:
-    """haproxy's `show stat` CSV: the servers of one backend by name."""
-    lines = text.lstrip("# ").splitlines()
-    servers = {}
-    for row in csv.DictReader(io.StringIO("\n".join(lines))):
-        if row.get("pxname") == backend and row.get("svname") not in ("FRONTEND", "BACKEND", None):
-            throttle, lastchg = row.get("throttle") or "", row.get("lastchg") or ""
-            servers[row["svname"]] = ServerState(row["svname"], row.get("status", ""), int(row.get("scur") or 0),
-                                                 int(throttle) if throttle.isdigit() else None,
-                                                 int(lastchg) if lastchg.isdigit() else None)
-    return servers
-
-
 def refusal(servers: dict[str, ServerState], target: str, max_out: int) -> str | None:
     """Why taking `target` out of rotation now would break the rules, or None if it may go."""
     if target not in servers or not servers[target].in_rotation:
@@ -137,120 +100,22 @@ def refusal(servers: dict[str, ServerState], target: str, max_out: int) -> str |
     return None
 
 
-def recent(times: list[float], now: float) -> list[float]:
-    return [t for t in times if now - t < HOUR]
-
-
-def over_budget(times: list[float], now: float, per_hour: int) -> bool:
-    """True when `per_hour` restarts already happened in the last hour."""
-    return len(recent(times, now)) >= per_hour
-
-
-# ---- I/O: haproxy, supervisor, the restart log ----------------------------------------------
-
-class RuntimeSocket:
-    """haproxy's runtime API on its admin socket (one command per connection)."""
-
-    def __init__(self, path: str, backend: str, timeout: float = 5.0) -> None:
-        self.path, self.backend, self.timeout = path, backend, timeout
-
-    def command(self, text: str) -> str:
-        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
-            sock.settimeout(self.timeout)
-            sock.connect(self.path)
-            sock.sendall(text.encode() + b"\n")
-            chunks = []
-            while chunk := sock.recv(65536):
-                chunks.append(chunk)
-        return b"".join(chunks).decode("utf-8", "replace")
-
-    def servers(self) -> dict[str, ServerState]:
-        return parse_stat(self.command("show stat"), self.backend)
-
-    def set(self, server: str, what: str) -> None:
-        """`set server backend/server <what>`, e.g. `state drain`, `health up`."""
-        answer = self.command(f"set server {self.backend}/{server} {what}").strip()
-        if answer:
-            raise RestartError(f"haproxy refused 'set server {self.backend}/{server} {what}': {answer}")
-
-
-class RestartLog:
-    """var/restarts.json: when each program was restarted automatically (for the budget)."""
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-
-    def times(self, namespec: str) -> list[float]:
-        try:
-            data = json.loads(self.path.read_text(encoding="utf-8"))
-        except (OSError, ValueError):
-            return []
-        return [float(t) for t in data.get(namespec, [])]
-
-    def record(self, namespec: str, now: float) -> None:
-        try:
-            data = json.loads(self.path.read_text(encoding="utf-8"))
-        except (OSError, ValueError):
-            data = {}
-        data[namespec] = recent([*map(float, data.get(namespec, [])), now], now)
-        tmp = self.path.with_name(self.path.name + ".tmp")
-        tmp.write_text(json.dumps(data, indent=1, sort_keys=True) + "\n", encoding="utf-8")
-        os.replace(tmp, self.path)
-
-
-@contextmanager
-def site_lock(site: Site) -> Iterator[None]:
-    """One restart decision at a time across processes (listeners, operator commands)."""
-    directory = site.directory / "var"
-    directory.mkdir(parents=True, exist_ok=True)
-    with open(directory / "restart.lock", "a") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
-
-
-def http_status(url: str, timeout: float) -> int:
-    """The status of a GET, or 0 when there is no answer."""
-    try:
-        with urllib.request.urlopen(url, timeout=timeout) as response:
-            response.read()
-            return int(response.status)
-    except urllib.error.HTTPError as error:
-        return int(error.code)
-    except (OSError, ValueError):
-        return 0
-
-
-def process_stopped(pid: int) -> bool:
-    """True for a process stopped by SIGSTOP (state T in /proc)."""
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] in ("T", "t")
-    except (OSError, IndexError):
-        return False
-
-
-def signal_pid(pid: int, signum: int) -> None:
-    try:
-        os.kill(pid, signum)
-    except (ProcessLookupError, PermissionError):
-        pass
-
-
 # ---- the routine ----------------------------------------------------------------------------
 
 class Restart:
     """One restart in steps; `run` does them in order and always puts the server back."""
 
     def __init__(self, site: Site, namespec: str, program: SiteProgram | None, reason: str, policy: Policy,
-                 rpc: Any, balancer: RuntimeSocket | None, progress: Progress, hung: bool, cause: str = "",
+                 rpc: Any, balancer: Drain | None, progress: Progress, hung: bool, cause: str = "",
                  expect_pid: int = 0, before_start: Callable[[], None] | None = None) -> None:
         self.site, self.namespec, self.program, self.reason = site, namespec, program, reason
-        self.policy, self.rpc, self.balancer, self.progress, self.hung = policy, rpc, balancer, progress, hung
-        # the agent's clients, or haproxy's servers where the admin socket is the balancer
-        names = balancer.names() if hasattr(balancer, "names") else site.balancer.servers if site.balancer else ()
-        self.server = program.name if program and balancer and program.name in names else ""
+        self.policy, self.rpc, self.progress, self.hung = policy, rpc, progress, hung
+        # haproxy's servers, or on an app host of several the clients its agent answers for
+        names = site.balancer.servers if site.balancer else agent_clients(site)
+        balanced = bool(program and balancer and program.name in names)
+        # the balancer steps happen only for a server of the site's backend
+        self.balancer = balancer if balanced else None
+        self.server = program.name if program and balanced else ""
         self.expect_pid, self.before_start = expect_pid, before_start
         self.url = program.health_url if program else ""
         self.start_timeout = (program.start_timeout if program else 0) or policy.start_timeout
@@ -266,14 +131,14 @@ class Restart:
         log = RestartLog(self.site.directory / "var" / "restarts.json")
         try:
             return self._run(log)
-        except (OSError, xmlrpc.client.Fault) as error:
+        except (OSError, DrainError, xmlrpc.client.Fault) as error:
             self.result.message = f"{type(error).__name__}: {error}"
             return self.result
         finally:  # every outcome is counted, for the exporter (var/metrics/restarts.json)
             RestartCounts(self.site.directory).add(self.namespec, self.result.cause, self.result.status)
 
     def _run(self, log: RestartLog) -> RestartResult:
-        with site_lock(self.site):
+        with site_lock(self.site.directory):
             if self.policy.automatic and over_budget(log.times(self.namespec), time.time(), self.policy.per_hour):
                 self.result.status = "over-budget"
                 self.result.message = (f"already restarted {self.policy.per_hour} times in the last hour; "
@@ -291,13 +156,13 @@ class Restart:
             self.stop()
             self.start()
             self.warm_up()
-        except (RestartError, OSError, xmlrpc.client.Fault) as error:
+        except (RestartError, DrainError, OSError, xmlrpc.client.Fault) as error:
             self.result.message = str(error)
         else:
             self.result.status = "restarted"
         finally:
             self.put_back()
-            with site_lock(self.site):
+            with site_lock(self.site.directory):
                 self.underway.end(self.namespec)
         return self.result
 
@@ -313,13 +178,13 @@ class Restart:
 
     def take_turn(self) -> str | None:
         """Drain the server if the rules allow (called under the site lock); the refusal if not."""
-        if not self.server:
+        if self.balancer is None:
             return None
         deadline = time.monotonic() + self.policy.wait_turn
         while True:
-            why = refusal(self.balancer.servers(), self.server, self.policy.max_out)  # type: ignore[union-attr]
+            why = refusal(self.balancer.states(), self.server, self.policy.max_out)
             if why is None:
-                self.balancer.set(self.server, "state drain")  # type: ignore[union-attr]
+                self.balancer.drain(self.server)
                 self.progress(f"{self.namespec}: draining in haproxy")
                 return None
             if time.monotonic() >= deadline:
@@ -328,15 +193,11 @@ class Restart:
 
     def drain(self) -> None:
         """Wait (bounded) for the server's in-flight requests, then maint: no traffic at all."""
-        if not self.server:
+        if self.balancer is None:
             return
-        deadline = time.monotonic() + self.policy.drain_timeout
-        while not self.hung and time.monotonic() < deadline:
-            state = self.balancer.servers().get(self.server)  # type: ignore[union-attr]
-            if state is None or state.sessions == 0 or state.down:
-                break
-            time.sleep(0.1)
-        self.balancer.set(self.server, "state maint")  # type: ignore[union-attr]
+        if not self.hung:
+            self.balancer.wait_idle(self.server, self.policy.drain_timeout)
+        self.balancer.maint(self.server)
         self.mark("out")
         self.progress(f"{self.namespec}: out of rotation after {self.result.timings['out']:.1f}s")
 
@@ -345,13 +206,13 @@ class Restart:
         info = self.rpc.supervisor.getProcessInfo(self.namespec)
         self.result.old_pid = pid = int(info["pid"])
         if info["statename"] in ("RUNNING", "STARTING", "STOPPING") and pid:
-            hung = self.hung or process_stopped(pid)
+            hung = self.hung or processes.stopped(pid)
             if info["statename"] != "STOPPING":
                 self.rpc.supervisor.stopProcess(self.namespec, False)
-            signal_pid(pid, signal.SIGCONT)
+            processes.send_signal(pid, signal.SIGCONT)
             limit = self.policy.hung_stop_timeout if hung else None
             if not self.wait_state(("STOPPED", "EXITED", "FATAL"), limit):
-                signal_pid(pid, signal.SIGKILL)
+                processes.send_signal(pid, signal.SIGKILL)
                 if not self.wait_state(("STOPPED", "EXITED", "FATAL"), 30):
                     raise RestartError(f"supervisor did not stop {self.namespec}")
         self.mark("stopped")
@@ -381,7 +242,7 @@ class Restart:
             self.result.new_pid = int(info["pid"])
             if info["statename"] in ("FATAL", "STOPPED", "EXITED"):
                 raise RestartError(f"{self.namespec} did not start: {info['statename']}")
-            if (http_status(self.url, 2.0) == 200) if self.url else info["statename"] == "RUNNING":
+            if (http_answer.get(self.url, 2.0).status == 200) if self.url else info["statename"] == "RUNNING":
                 self.mark("healthy" if self.url else "running")
                 self.progress(f"{self.namespec}: {'answering' if self.url else 'RUNNING'} after "
                               f"{time.monotonic() - self.started:.1f}s (pid {self.result.new_pid})")
@@ -394,37 +255,31 @@ class Restart:
         if not (self.program and self.program.address):
             return
         for path in self.policy.warmup or warmup_paths(self.url):
-            status = http_status(f"http://{self.program.address}{path}", 60.0)
+            status = http_answer.get(f"http://{self.program.address}{path}", 60.0, limit=-1).status
             self.progress(f"{self.namespec}: warm-up {path} answered {status or 'nothing'}")
 
-    def wait_fully_up(self) -> None:
+    def wait_fully_up(self, balancer: Drain) -> None:
         """Until haproxy reports the server UP with its slow start over; then the next client may go."""
         limit = time.monotonic() + self.policy.back_timeout if self.url else max(self.deadline, time.monotonic() + 1)
-        state = None
-        while time.monotonic() < limit:
-            state = self.balancer.servers().get(self.server)  # type: ignore[union-attr]
-            if state is None or fully_up(state.status, state.throttle):
-                if not self.url:
-                    self.mark("healthy")
-                return
-            time.sleep(0.2)
-        seen = f"{state.status}, throttle {state.throttle}" if state else "nothing"
+        seen = balancer.wait_ready(self.server, limit - time.monotonic())
+        if seen is None:
+            if not self.url:
+                self.mark("healthy")
+            return
         what = "UP with its slow start over" if self.url else "UP (haproxy's check; it has no health URL)"
         raise RestartError(f"haproxy did not report {self.server} {what} in time (last: {seen})")
 
     def put_back(self) -> None:
         """Back into rotation; haproxy's own checks keep it out if it is still unwell."""
-        if not self.server or self.result.status in ("deferred", "over-budget"):
+        if self.balancer is None or self.result.status in ("deferred", "over-budget"):
             return
         try:
             # it answers its health URL: UP at once; otherwise (no health URL, or the restart failed)
             # DOWN, so only haproxy's own check brings it back, never traffic to a client still starting
-            answers = self.result.status == "restarted" and self.url
-            self.balancer.set(self.server, "health up" if answers else "health down")  # type: ignore[union-attr]
-            self.balancer.set(self.server, "state ready")  # type: ignore[union-attr]
+            self.balancer.ready(self.server, answering=self.result.status == "restarted" and bool(self.url))
             if self.result.status == "restarted":
-                self.wait_fully_up()
-        except (RestartError, OSError) as error:
+                self.wait_fully_up(self.balancer)
+        except (RestartError, DrainError, OSError) as error:
             self.result.status = "failed" if self.result.status == "restarted" else self.result.status
             self.result.message += f"; could not put it back into haproxy: {error}"
             return
@@ -465,9 +320,5 @@ def restart_client(site: Site, name: str, reason: str, policy: Policy = Policy()
     """
     rpc = rpc if rpc is not None else site.rpc()
     namespec, program = resolve(site, name, rpc)
-    balancer: Any = RuntimeSocket(site.balancer.socket, site.balancer.backend) if site.balancer else None
-    # with an agent part, draining goes through haproxy's agent-check (control.agent_drain); the admin
-    # socket, where haproxy runs on this host, only reports the servers' state
-    balancer = agent_balancer(site, balancer, progress) or balancer
-    return Restart(site, namespec, program, reason, policy, rpc, balancer, progress, hung, cause, expect_pid,
+    return Restart(site, namespec, program, reason, policy, rpc, drain_for(site), progress, hung, cause, expect_pid,
                    before_start).run()

@@ -7,25 +7,18 @@ from __future__ import annotations
 
 import argparse
 import time
-import urllib.error
-import urllib.request
 
+from control import http_answer, processes
 from control.counters import CAUSES, RestartCounts
 from control.site import Site
-from listeners.watchdog import rss
 
 describe = ("every program with its supervisor state, memory against its quota, restarts by cause and, "
             "for clients, its health URL's answer and latency")
 
 
 def health(url: str, timeout: float = 2.0) -> str:
-    try:
-        with urllib.request.urlopen(url, timeout=timeout) as response:
-            return str(response.status)
-    except urllib.error.HTTPError as error:
-        return str(error.code)
-    except OSError as error:
-        return f"unreachable ({error})"
+    answer = http_answer.get(url, timeout)
+    return str(answer.status) if answer.status else f"unreachable ({answer.error})"
 
 
 def mb(size: int) -> str:
@@ -36,7 +29,7 @@ def memory(pid: int, quota: int | None) -> str:
     """'212MB/800MB 27%' (or just '212MB' without a quota, '-' without a process)."""
     if not pid:
         return "-"
-    size = rss(pid, cumulative=True)
+    size = processes.tree_rss([pid]).get(pid, 0)
     return f"{mb(size)}/{mb(quota)} {100 * size / quota:.0f}%" if quota else mb(size)
 
 

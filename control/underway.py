@@ -11,18 +11,9 @@ import os
 import time
 from pathlib import Path
 
+from control.processes import alive
+
 NAME = "restarting.json"
-
-
-def alive(pid: int) -> bool:
-    """Whether a process with this pid exists."""
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 class UnderWay:

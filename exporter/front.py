@@ -14,7 +14,7 @@ from typing import Any
 
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 
-from control.restart import RuntimeSocket, ServerState
+from control.haproxy_runtime import RuntimeSocket, ServerState
 from control.site import Site
 
 SERVER_STATES = ("UP", "DOWN", "DRAIN", "MAINT", "NOLB", "NOCHECK")

@@ -1,53 +1,25 @@
 """Collectors for the supervised programs: state, memory against quota, restarts, health, watchdog.
 
-Each collector reads fresh state on every scrape (supervisor's XML-RPC, psutil, the counter files
+Each collector reads fresh state on every scrape (supervisor's XML-RPC, control.processes, the counter files
 in var/metrics/, one GET per client health URL) and keeps nothing between scrapes but connections.
 """
 from __future__ import annotations
 
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-import psutil
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
 
+from control import http_answer
 from control.counters import CAUSES, RestartCounts, WatchdogStats
+from control.processes import tree_rss
 from control.site import Site
 
 STATES = ("STOPPED", "STARTING", "RUNNING", "BACKOFF", "STOPPING", "EXITED", "FATAL", "UNKNOWN")
 AUTOMATIC = ("memory", "health")  # the watchdog's causes
 LABELS = ["program", "group"]
-
-
-def tree_rss(pids: list[int]) -> dict[int, int]:
-    """Resident memory of each process and all its descendants, in bytes (a process that is gone: none).
-
-    One pass over the machine's processes for their parents, whatever the number of programs.
-    """
-    children: dict[int, list[int]] = {}
-    for process in psutil.process_iter(["ppid"]):
-        children.setdefault(process.info["ppid"], []).append(process.pid)
-    sizes = {}
-    for pid in pids:
-        tree, todo = [pid], [pid]
-        while todo:
-            for child in children.get(todo.pop(), []):
-                tree.append(child)
-                todo.append(child)
-        total = 0
-        for member in tree:
-            try:
-                total += psutil.Process(member).memory_info().rss
-            except (psutil.NoSuchProcess, psutil.AccessDenied):
-                if member == pid:
-                    break
-        else:
-            sizes[pid] = total
-    return sizes
 
 
 class ProgramCollector:
@@ -118,14 +90,7 @@ class ProgramCollector:
 def health_answer(url: str, timeout: float) -> tuple[int, float]:
     """(HTTP status or 0 for no answer, seconds it took)."""
     started = time.monotonic()
-    try:
-        with urllib.request.urlopen(url, timeout=timeout) as response:
-            response.read(65536)
-            status = int(response.status)
-    except urllib.error.HTTPError as error:
-        status = int(error.code)
-    except (OSError, ValueError):
-        status = 0
+    status = http_answer.get(url, timeout).status
     return status, time.monotonic() - started
 
 

@@ -13,9 +13,9 @@ import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
-import psutil
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 
+from control.processes import established_on
 from worker import queue
 
 
@@ -41,13 +41,11 @@ class ZeoCollector:
         pid = int(self.rpc().supervisor.getProcessInfo(self.namespec)["pid"])
         if not pid:
             return
-        try:
-            connections = psutil.Process(pid).net_connections(kind="tcp")
-        except (psutil.NoSuchProcess, psutil.AccessDenied):
+        clients = established_on(pid, self.port)
+        if clients is None:
             return
-        clients = [c for c in connections if c.status == psutil.CONN_ESTABLISHED and c.laddr and c.laddr.port == self.port]
         yield GaugeMetricFamily("sitestack_zeo_connected_clients", "TCP connections of ZEO clients to the server",
-                                value=float(len(clients)))
+                                value=float(clients))
 
 
 class QueueCollector:

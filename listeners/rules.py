@@ -10,6 +10,7 @@ from __future__ import annotations
 import getopt
 import re
 from dataclasses import dataclass, field
+from typing import Any
 
 SENDMAIL = "/usr/sbin/sendmail -t -i"
 _SIZE = re.compile(r"(\d+)\s*(KB|MB|GB|K|M|G|B)?", re.IGNORECASE)
@@ -41,7 +42,7 @@ class Process:
         return max(0.0, self.now - self.start) if self.start else 0.0
 
     @classmethod
-    def from_info(cls, info: dict) -> "Process":
+    def from_info(cls, info: dict[str, Any]) -> "Process":
         return cls(info["group"], info["name"], int(info["pid"]), info["statename"],
                    float(info.get("start", 0)), float(info.get("now", 0)))
 
@@ -110,7 +111,7 @@ def parse_memmon(argv: list[str]) -> MemoryRules:
     opts, args = _getopt("memmon", argv, "hcp:g:a:s:m:u:n:")
     if args:
         raise UsageError(f"memmon: unexpected argument {args[0]!r}")
-    values: dict = {"programs": [], "groups": []}
+    values: dict[str, Any] = {"programs": [], "groups": []}
     for flag, value in opts:
         if flag == "-c":
             values["cumulative"] = True
@@ -182,7 +183,7 @@ def parse_httpok(argv: list[str]) -> HealthWatch:
     opts, args = _getopt("httpok", argv, "hp:at:c:b:m:s:g:d:eEn:")
     if len(args) != 1:
         raise UsageError(f"httpok: expected one URL after the options (got {' '.join(args) or 'none'})")
-    values: dict = {"programs": [], "statuses": []}
+    values: dict[str, Any] = {"programs": [], "statuses": []}
     for flag, value in opts:
         if flag == "-p":
             values["programs"].append(value)

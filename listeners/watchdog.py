@@ -23,144 +23,27 @@ import os
 import subprocess
 import sys
 import time
-from collections.abc import Callable
-from dataclasses import dataclass, field
-from pathlib import Path
+from dataclasses import dataclass
 from typing import Any, TextIO
 
+from control import http_answer
 from control.counters import WatchdogStats
-from control.restart import Policy, RestartResult, RuntimeSocket, ServerState, restart_client
+from control.drain import drain_for
+from control.haproxy_runtime import ServerState
+from control.processes import tree_rss
+from control.restart import RestartResult, restart_client
 from control.site import Site, load_site
 from control.underway import UnderWay
-from listeners.rules import (
-    HealthWatch, MemoryRules, Process, UsageError, Verdicts, out_of_rotation, over_quota, parse_httpok,
-    parse_memmon, still_starting,
-)
+from listeners.command_line import Settings, parse_command_line
+from listeners.rules import HealthWatch, Process, UsageError, Verdicts, out_of_rotation, over_quota, still_starting
 
-SEPARATOR = "::"
 ALERT_EVERY = 3600.0
 
 
-@dataclass
-class Settings:
-    """The whole command line."""
-
-    site: str = ""
-    failures: int = 2
-    grace: float = 10.0
-    recheck: float = 1.0
-    policy: Policy = Policy()
-    memory: list[MemoryRules] = field(default_factory=list)
-    health: list[HealthWatch] = field(default_factory=list)
-
-
-def _number(flag: str, text: str, kind: Callable[[str], Any] = float, low: float = 0) -> Any:
-    try:
-        value = kind(text)
-    except ValueError:
-        value = None
-    if value is None or value < low:
-        raise UsageError(f"{flag}: expected a number of at least {low:g} (got {text!r})")
-    return value
-
-
-def parse_command_line(argv: list[str], default: str = "") -> Settings:
-    """Policy options first, then `:: memmon ...`/`:: httpok ...` segments (or the default kind's args)."""
-    settings = Settings()
-    policy: dict[str, Any] = {}
-    warmup: list[str] = []
-    rest = list(argv)
-    while rest and rest[0].startswith("--") and rest[0] != SEPARATOR:
-        flag = rest.pop(0)
-        if not rest:
-            raise UsageError(f"{flag}: expected a value")
-        value = rest.pop(0)
-        if flag == "--site":
-            settings.site = value
-        elif flag == "--failures":
-            settings.failures = _number(flag, value, int, 1)
-        elif flag == "--grace":
-            settings.grace = _number(flag, value)
-        elif flag == "--recheck":
-            settings.recheck = _number(flag, value)
-        elif flag == "--max-out":
-            policy["max_out"] = _number(flag, value, int, 1)
-        elif flag == "--per-hour":
-            policy["per_hour"] = _number(flag, value, int, 1)
-        elif flag == "--drain-timeout":
-            policy["drain_timeout"] = _number(flag, value)
-        elif flag == "--warmup":
-            warmup.append(value)
-        else:
-            raise UsageError(f"{flag}: unknown option; expected --site, --failures, --grace, --recheck, "
-                             "--max-out, --per-hour, --drain-timeout or --warmup")
-    settings.policy = Policy(warmup=tuple(warmup), **policy)
-    if default and (not rest or rest[0] != SEPARATOR):
-        rest = [SEPARATOR, default, *rest]
-    segments: list[list[str]] = []
-    for word in rest:
-        if word == SEPARATOR:
-            segments.append([])
-        elif not segments:
-            raise UsageError(f"expected '{SEPARATOR} memmon ...' or '{SEPARATOR} httpok ...' (got {word!r})")
-        else:
-            segments[-1].append(word)
-    for segment in segments:
-        kind, args = (segment[0], segment[1:]) if segment else ("", [])
-        if kind == "memmon":
-            settings.memory.append(parse_memmon(args))
-        elif kind == "httpok":
-            settings.health.append(parse_httpok(args))
-        else:
-            raise UsageError(f"expected memmon or httpok after '{SEPARATOR}' (got {kind!r})")
-    if not settings.site:
-        raise UsageError("--site: expected the site.json the supervisor part wrote")
-    return settings
-
-
-def rss(pid: int, cumulative: bool) -> int:
-    """Resident memory of a process in bytes (with -c: plus its descendants')."""
-    pids = [pid, *descendants(pid)] if cumulative else [pid]
-    total = 0
-    for one in pids:
-        try:
-            for line in Path(f"/proc/{one}/status").read_text().splitlines():
-                if line.startswith("VmRSS:"):
-                    total += int(line.split()[1]) * 1024
-        except (OSError, ValueError, IndexError):
-            pass
-    return total
-
-
-def descendants(pid: int) -> list[int]:
-    """Every process below pid (children, grandchildren, ...), read from /proc."""
-    children: dict[int, list[int]] = {}
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                ppid = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
-            except (OSError, IndexError, ValueError):
-                continue
-            children.setdefault(ppid, []).append(int(entry.name))
-    found, todo = [], [pid]
-    while todo:
-        for child in children.get(todo.pop(), []):
-            found.append(child)
-            todo.append(child)
-    return found
-
-
-def fetch(watch: HealthWatch) -> tuple[int, str]:
-    import urllib.error
-    import urllib.request
-
-    try:
-        with urllib.request.urlopen(watch.url, timeout=watch.timeout) as response:
-            return int(response.status), response.read(65536).decode("utf-8", "replace")
-    except urllib.error.HTTPError as error:
-        return int(error.code), ""
-    except (OSError, ValueError):
-        return 0, ""
+def memory(pids: list[int], cumulative: bool) -> dict[int, int]:
+    """Resident memory in bytes of each process (with -c: plus its descendants'); a gone one has 0."""
+    sizes = tree_rss(pids, cumulative)
+    return {pid: sizes.get(pid, 0) for pid in pids}
 
 
 def send_mail(sendmail: str, to: str, subject: str, body: str) -> None:
@@ -209,7 +92,7 @@ class Watchdog:
         self.servers = {}
         if self.site.balancer:
             try:
-                self.servers = RuntimeSocket(self.site.balancer.socket, self.site.balancer.backend, 2.0).servers()
+                self.servers = drain.states() if (drain := drain_for(self.site, 2.0)) else {}
             except OSError:
                 pass
             names |= {name for name, state in self.servers.items() if out_of_rotation(state.status)}
@@ -230,7 +113,7 @@ class Watchdog:
                      if not {p.name, p.namespec} & busy]
         planned: dict[str, Planned] = {}
         for rules in self.settings.memory:
-            sizes = {p.pid: rss(p.pid, rules.cumulative) for p in processes if p.state == "RUNNING" and p.pid}
+            sizes = memory([p.pid for p in processes if p.state == "RUNNING" and p.pid], rules.cumulative)
             self.stats.memory_checks += len(sizes)
             for process, size, quota in over_quota(rules, processes, sizes):
                 reason = f"memory {size / 1024**2:.0f}MB > {quota / 1024**2:.0f}MB"
@@ -245,7 +128,8 @@ class Watchdog:
     def check(self, watch: HealthWatch) -> str | None:
         """One health check: why it failed or None, timed and counted for the exporter."""
         started = time.monotonic()
-        failure = watch.judge(*fetch(watch))
+        answer = http_answer.get(watch.url, watch.timeout)
+        failure = watch.judge(answer.status, answer.body)
         self.stats.check(watch.url, " ".join(watch.programs) or "*").observe(time.monotonic() - started,
                                                                               failure is not None)
         return failure

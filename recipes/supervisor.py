@@ -401,7 +401,7 @@ class Recipe:
         paths += egg_scripts(self.buildout, ["supervisor", *self.plugins, *self.eggs], scripts,
                              initialization=initialization)
         # restore opens the FileStorage and runs repozo: ZODB's eggs, when the site has a backup part
-        # psutil: the restart routine counts a client's connections where it says nothing (control.agent_drain)
+        # psutil: control.processes answers every process question (status, restarts, reload, check)
         sitestack_eggs = ["supervisor", "psutil", *self.eggs, *(["ZEO"] if self.backup else [])]
         paths += egg_scripts(self.buildout, sitestack_eggs, [("sitestack", "control.cli", "main")],
                              initialization=f"sys.argv[1:1] = ['--site', {str(self.site_json)!r}]")

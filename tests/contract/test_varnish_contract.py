@@ -14,6 +14,7 @@ from fake_buildout import FakeOptions, fake_buildout, open_directory
 from front_stack import Backend, request, server_status, start
 from support import free_port, kill_pids, poll_for, tail
 
+from control.processes import uids
 from recipes import haproxy, varnish
 from recipes.system import user_ids
 
@@ -137,7 +138,6 @@ def test_front_caches_purges_and_survives_a_dead_client(site: Path) -> None:
 
 
 def _effective_uid(pid: int) -> int:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("Uid:"):
-            return int(line.split()[2])
-    raise AssertionError(f"no Uid line for {pid}")
+    found = uids(pid)
+    assert found is not None, f"process {pid} is gone"
+    return found[1]

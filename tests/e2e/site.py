@@ -13,7 +13,7 @@ from pathlib import Path
 
 from supervisor.xmlrpc import SupervisorTransport
 
-from listeners.watchdog import descendants
+from control.processes import cmdline, descendants
 
 from support import ROOT, free_port, kill_pids, pid_alive, poll_for, tail
 
@@ -121,7 +121,7 @@ class Stack:
         return infos if infos and all(i["statename"] == "RUNNING" for i in infos) else None
 
     def descendants(self) -> set[int]:
-        """Every process below supervisord (varnishd's cache child too), from /proc."""
+        """Every process below supervisord (varnishd's cache child too)."""
         found = set(descendants(self.pid)) if self.pid else set()
         self.seen_pids.update(found)
         return found
@@ -151,9 +151,3 @@ class Stack:
         return sorted(p for p in {*self.seen_pids, *([self.pid] if self.pid else [])}
                       if pid_alive(p) and str(self.site) in cmdline(p))
 
-
-def cmdline(pid: int) -> str:
-    try:
-        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode("utf-8", "replace")
-    except OSError:
-        return ""

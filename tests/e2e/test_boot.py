@@ -10,7 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from e2e.site import Stack, cmdline
+from control.processes import cmdline, pids
+from e2e.site import Stack
 from support import pid_alive, poll_for
 
 pytestmark = pytest.mark.e2e
@@ -41,8 +42,7 @@ def run_like_cron(command: str) -> int:
 def supervisords(site: Path) -> list[int]:
     """supervisord processes of this site (its bin/supervisord script runs under Python)."""
     script = str(site / "bin" / "supervisord")
-    return [int(p.name) for p in Path("/proc").iterdir()
-            if p.name.isdigit() and script in cmdline(int(p.name)) and pid_alive(int(p.name))]
+    return [pid for pid in pids() if script in cmdline(pid) and pid_alive(pid)]
 
 
 def kill_hard(stack: Stack) -> None:

@@ -17,7 +17,7 @@ import pytest
 
 from e2e.site import Ports, run, site_config
 from fake_buildout import open_directory
-from listeners.watchdog import descendants
+from control.processes import descendants
 from support import free_port_range, kill_pids, pid_alive, poll_for, tail
 
 pytestmark = pytest.mark.e2e
@@ -53,7 +53,7 @@ balancer =
 
 
 def children(pid: int) -> set[int]:
-    """Every process below pid, from /proc."""
+    """Every process below pid."""
     return set(descendants(pid))
 
 

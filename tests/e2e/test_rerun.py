@@ -6,6 +6,7 @@ import subprocess
 
 import pytest
 
+from control.processes import environ
 from recipes.crontab_model import block_key, remove
 from support import poll_for
 
@@ -119,8 +120,7 @@ def test_reload_re_adds_a_changed_group_one_client_at_a_time(site, stack):
         assert all(after[c] != before[c] for c in ("zeo-clients:client1", "zeo-clients:client2")), out
         assert after["zeo-cluster:zeoserver"] == before["zeo-cluster:zeoserver"], out
         info = stack.rpc().supervisor.getProcessInfo("zeo-clients:client1")
-        environ = (open(f"/proc/{info['pid']}/environ", "rb").read().split(b"\0"))
-        assert b"SITESTACK_TEST_MEMORY_GROWTH=1" in environ  # it runs from the new section
+        assert environ(info["pid"]).get("SITESTACK_TEST_MEMORY_GROWTH") == "1"  # it runs from the new section
         assert_nothing_lost(result)
     finally:
         config.write_text(good)

@@ -15,13 +15,13 @@ from pathlib import Path
 
 import pytest
 
+from control import processes
 from e2e.conftest import sibling_site
 from e2e.outside import OTHER_USER, accepts, basic, http_status, openable, outside_address, varnish_cli
 from e2e.site import Stack
 from support import ROOT, free_port, http_get, poll_for
 
 pytestmark = pytest.mark.e2e
-LISTEN = "0A"
 # what a default credential looks like (built here so this file does not match itself)
 WORDS = ("admin", "root", "user", "guest", "supervisor", "sitestack")
 DEFAULTS = re.compile(
@@ -36,45 +36,16 @@ SKIP_DIRS = {".git", ".venv", "eggs", "develop-eggs", "parts", "bin", "var", "__
              ".hypothesis", "node_modules"}
 
 
-def listening_sockets() -> dict[int, str]:
-    """inode -> local address of every listening TCP socket on the machine."""
-    found = {}
-    for table, family in (("/proc/net/tcp", 4), ("/proc/net/tcp6", 6)):
-        for line in Path(table).read_text().splitlines()[1:]:
-            fields = line.split()
-            if fields[3] != LISTEN:
-                continue
-            hex_ip, hex_port = fields[1].split(":")
-            raw = bytes.fromhex(hex_ip)
-            # the kernel prints each 32-bit word in host (little-endian) order
-            packed = b"".join(raw[i:i + 4][::-1] for i in range(0, len(raw), 4))
-            address = ipaddress.ip_address(packed)
-            found[int(fields[9])] = f"{address}:{int(hex_port, 16)}" if family == 4 else f"[{address}]:{int(hex_port, 16)}"
-    return found
-
-
-def socket_inodes(pid: int) -> set[int]:
-    inodes = set()
-    try:
-        for fd in Path(f"/proc/{pid}/fd").iterdir():
-            try:
-                target = os.readlink(fd)
-            except OSError:
-                continue
-            if target.startswith("socket:["):
-                inodes.add(int(target[8:-1]))
-    except OSError:
-        pass
-    return inodes
+def listening(pid: int) -> set[str]:
+    """The local addresses (127.0.0.1:8080, [::1]:8080) of the TCP sockets the process listens on."""
+    return {f"[{ip}]:{port}" if ":" in ip else f"{ip}:{port}" for ip, port in processes.listening_addresses(pid)}
 
 
 def uids(pid: int) -> tuple[int, int]:
     """(real, effective) uid of a process."""
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("Uid:"):
-            real, effective = line.split()[1:3]
-            return int(real), int(effective)
-    raise AssertionError(f"no Uid line for {pid}")
+    found = processes.uids(pid)
+    assert found is not None, f"process {pid} is gone"
+    return found
 
 
 def program_pids(stack, name: str) -> set[int]:
@@ -87,9 +58,8 @@ def program_pids(stack, name: str) -> set[int]:
 def ancestry(pid: int) -> list[int]:
     chain = []
     while pid > 1:
-        try:
-            pid = int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
-        except (OSError, IndexError, ValueError):
+        pid = processes.parent(pid)
+        if not pid:
             break
         chain.append(pid)
     return chain
@@ -103,9 +73,8 @@ def test_running_stack_is_private_and_unprivileged(site, stack):
                 site.ports.client(1), site.ports.client(2), site.ports.exporter}
 
     def held_addresses() -> set[str] | None:
-        listening = listening_sockets()
         pids = stack.descendants() | {stack.pid}
-        held = {listening[i] for pid in pids for i in socket_inodes(pid) if i in listening}
+        held = {address for pid in pids for address in listening(pid)}
         return held if expected <= {int(a.rpartition(":")[2]) for a in held} else None
 
     held = poll_for(held_addresses, 60, f"the stack listening on {sorted(expected)}", stack.explain)

@@ -87,7 +87,7 @@ def clients_serving(site: Site) -> bool:
 
 def up(site: Site, server: str) -> bool:
     """haproxy counts the server UP and READY (its runtime socket, as the restart routine reads it)."""
-    from control.restart import RuntimeSocket
+    from control.haproxy_runtime import RuntimeSocket
 
     state = RuntimeSocket(str(site.path / "var" / "haproxy" / "admin.sock"), "clients").servers().get(server)
     return bool(state and state.status.startswith("UP"))

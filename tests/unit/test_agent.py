@@ -12,7 +12,7 @@ from support import free_port
 
 from appserver.wsgi import IN_FLIGHT_HEADER, ClientMiddleware
 from control.agent import Agent, Server, StateFile, ask
-from control.agent_drain import AgentBalancer, AgentInfo
+from control.agent_drain import AgentDrain, AgentInfo
 
 
 def test_the_state_file_is_ready_until_told_otherwise(tmp_path: Path) -> None:
@@ -67,9 +67,9 @@ def test_setting_a_state_waits_until_the_front_has_asked(agent: tuple[AgentInfo,
     asker = threading.Thread(target=front, name="front", daemon=True)
     asker.start()
     try:
-        balancer = AgentBalancer(info, {})
+        drain = AgentDrain(info, {})
         started = time.monotonic()
-        balancer.set("client1", "state drain")
+        drain.drain("client1")
         assert state.state("client1") == "drain"
         assert time.monotonic() - started < 3 * info.inter + 1.0
         assert ask(address, "seen client1").split()[0] == "drain"
@@ -81,9 +81,9 @@ def test_setting_a_state_waits_until_the_front_has_asked(agent: tuple[AgentInfo,
 def test_without_a_front_asking_the_wait_is_bounded_and_said(agent: tuple[AgentInfo, StateFile]) -> None:
     info, state = agent
     said: list[str] = []
-    balancer = AgentBalancer(info, {}, progress=said.append)
+    drain = AgentDrain(info, {}, progress=said.append)
     started = time.monotonic()
-    assert balancer.wait_seen("client1", "maint", time.time()) is False
+    assert drain.wait_seen("client1", "maint", time.time()) is False
     assert 3 * info.inter + 1.0 <= time.monotonic() - started < 3 * info.inter + 3.0
     assert said == ["client1: haproxy has not asked the agent within 2s (state maint set; going on)"]
 

@@ -160,7 +160,7 @@ def test_tree_rss_adds_up_the_children() -> None:
     import subprocess
     import sys
 
-    from exporter.programs import tree_rss
+    from control.processes import tree_rss
 
     child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
     try:

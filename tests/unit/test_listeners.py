@@ -4,7 +4,7 @@ import pytest
 from listeners.rules import (
     HealthWatch, MemoryRules, Process, UsageError, Verdicts, in_grace, over_quota, parse_httpok, parse_memmon,
 )
-from listeners.watchdog import parse_command_line
+from listeners.command_line import parse_command_line
 
 MB = 1024**2
 

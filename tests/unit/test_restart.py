@@ -1,7 +1,9 @@
 """The restart routine's pure decisions: haproxy's show stat, who may go out, the hourly budget."""
 import pytest
 
-from control.restart import ServerState, over_budget, parse_stat, refusal
+from control.haproxy_runtime import ServerState, parse_stat
+from control.restart import refusal
+from control.restart_log import over_budget
 from control.rolling import clients
 from control.site import Balancer, Site, SiteProgram
 
