@@ -76,7 +76,7 @@ class Cluster:
 
     def servers(self) -> dict[str, str]:
         """haproxy's status of every server on the front (its admin socket, a unix socket on this filesystem)."""
-        from control.restart import RuntimeSocket
+        from control.haproxy_runtime import RuntimeSocket
 
         socket = RuntimeSocket(str(self.network.host("front1").site / "var" / "haproxy" / "admin.sock"), "clients")
         return {name: state.status for name, state in socket.servers().items()}
@@ -162,7 +162,7 @@ def listeners(host: Host) -> list[str]:
 
 def served(cluster: Cluster) -> dict[str, int]:
     """Requests each server of the front's haproxy has had (stot)."""
-    from control.restart import RuntimeSocket
+    from control.haproxy_runtime import RuntimeSocket
 
     socket = RuntimeSocket(str(cluster.network.host("front1").site / "var" / "haproxy" / "admin.sock"), "clients")
     rows = socket.command("show stat").lstrip("# ").splitlines()
