@@ -50,6 +50,7 @@ class Ports:
     haproxy: int = field(default_factory=free_port)
     zeoserver: int = field(default_factory=free_port)
     exporter: int = field(default_factory=free_port)
+    agent: int = field(default_factory=free_port)
     clients: int = 0
 
     def client(self, number: int) -> int:
@@ -72,6 +73,7 @@ haproxy = {ports.haproxy}
 clients = {ports.clients}
 zeoserver = {ports.zeoserver}
 exporter = {ports.exporter}
+agent = {ports.agent}
 
 [crontab]
 read-command = cat {crontab}

@@ -155,7 +155,7 @@ def build_sitestack(top: Path, eggs: Path, extra: str = "") -> Built:
     dest = top / "sitestack"
     shutil.copytree(ROOT, dest, ignore=IGNORE)
     dest.chmod(0o755)
-    client1, _, varnish, admin, haproxy, zeo = free_ports(6)
+    client1, _, varnish, admin, haproxy, zeo, agent = free_ports(7)
     (dest / "buildout.cfg").write_text(f"""[buildout]
 extends = base.cfg
 eggs-directory = {eggs}
@@ -166,6 +166,7 @@ varnish-admin = {admin}
 haproxy = {haproxy}
 clients = {client1}
 zeoserver = {zeo}
+agent = {agent}
 
 [crontab]
 read-command = cat {dest}/crontab.txt

@@ -106,7 +106,12 @@ class HaproxyDrain:
 
 
 def drain_for(site: Site, timeout: float = 5.0) -> Drain | None:
-    """The site's balancer as a `Drain` (None for a site without one); `timeout` bounds each call."""
+    """The site's balancer as a `Drain` (None for a site without one); `timeout` bounds each call.
+    A site with an agent part drains through it (control.agent_drain), haproxy's socket only reports."""
+    from control.agent_drain import agent_drain
+
+    if agent := agent_drain(site, timeout):  # haproxy's agent-check (issue 14): any topology
+        return agent
     if site.balancer is None:
         return None
     return HaproxyDrain(RuntimeSocket(site.balancer.socket, site.balancer.backend, timeout))

@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from control import http_answer, processes
+from control.agent_drain import agent_clients
 from control.counters import RestartCounts, cause_of
 from control.drain import Drain, DrainError, drain_for
 # kept importable from here for callers written before the split (control.haproxy_runtime is their home)
@@ -109,7 +110,9 @@ class Restart:
                  expect_pid: int = 0, before_start: Callable[[], None] | None = None) -> None:
         self.site, self.namespec, self.program, self.reason = site, namespec, program, reason
         self.policy, self.rpc, self.progress, self.hung = policy, rpc, progress, hung
-        balanced = bool(program and balancer and site.balancer and program.name in site.balancer.servers)
+        # haproxy's servers, or on an app host of several the clients its agent answers for
+        names = site.balancer.servers if site.balancer else agent_clients(site)
+        balanced = bool(program and balancer and program.name in names)
         # the balancer steps happen only for a server of the site's backend
         self.balancer = balancer if balanced else None
         self.server = program.name if program and balanced else ""

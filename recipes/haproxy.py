@@ -24,7 +24,7 @@ OPTIONS = (
     "servers", "health-path", "host", "port", "maxconn", "global-maxconn", "check-interval",
     "rise", "fall", "retries", "timeout-connect", "timeout-client", "timeout-server",
     "timeout-queue", "monitor-uri", "priority", "group", "binary", "user", "timeout-check", "slowstart",
-    "threads", "request-log", "slow-request",
+    "threads", "request-log", "slow-request", "agent-port", "agent-inter",
 )  # fmt: skip
 # What reaches supervisord's log of haproxy (see the README's "The front" section):
 # errors: errors, retries, 5xx, slow requests, server state changes; ring: the same, and every
@@ -45,6 +45,19 @@ class Server:
     @property
     def address(self) -> str:
         return convert.join_address(self.host, self.port)
+
+    @property
+    def program(self) -> str:
+        """What haproxy asks the agent about: client1 for client1 and for app1.client1 (host.client)."""
+        return self.name.rpartition(".")[2]
+
+
+@dataclass(frozen=True)
+class AgentCheck:
+    """haproxy asks the agent on the server's host (control.agent) for the server's state."""
+
+    port: int
+    inter: Duration = Duration(1000)
 
 
 @dataclass(frozen=True)
@@ -92,6 +105,7 @@ class Haproxy:
     slow_request: Duration = Duration(1000)
     # the backend of the app clients: bin/sitestack and the watchdog drain its servers by this name
     backend: str = "clients"
+    agent: AgentCheck | None = None
 
     @property
     def address(self) -> str:
@@ -189,7 +203,18 @@ def read_haproxy(reader: OptionReader, stats_socket: str) -> Haproxy:
         threads=reader.get("threads", threads, threads("auto")),
         request_log=reader.get("request-log", request_log, "errors"),
         slow_request=reader.get("slow-request", convert.duration, Duration(1000)),
+        agent=read_agent_check(reader),
     )
+
+
+def read_agent_check(reader: OptionReader) -> AgentCheck | None:
+    """agent-port (and agent-inter): drained through each host's agent; none without agent-port."""
+    if not reader.has("agent-port"):
+        if reader.has("agent-inter"):
+            reader.problem("agent-inter", "needs agent-port as well", reader.raw("agent-inter").strip())
+        return None
+    return AgentCheck(reader.get("agent-port", convert.port, 9190),
+                      reader.get("agent-inter", convert.duration, Duration(1000)))
 
 
 class Recipe:

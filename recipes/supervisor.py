@@ -20,7 +20,7 @@ from recipes.supervisor_build import (claim_address, control_server, default_lis
                                       with_listener_credentials)
 from recipes.supervisor_lines import parse_group, parse_listener
 from recipes.supervisor_model import SupervisorConfig, check_value
-from recipes.supervisor_programs import Gathered, backup_of, balancer_of, gather
+from recipes.supervisor_programs import Gathered, agent_of, backup_of, balancer_of, gather
 from recipes.supervisor_settings import (lines, read_control, read_sections, read_supervisord, read_watchdog,
                                          running_as_root)
 from recipes.supervisor_validate import validate
@@ -34,7 +34,7 @@ OPTIONS = (
     "plugins", "sections", "supervisord-conf",
     # sitestack's own
     "memmon-email", "listener-events", "httpok-timeout", "watchdog-grace", "eggs", "balancer", "mode",
-    "system-conf", "backup",
+    "system-conf", "backup", "agent",
 )
 LISTENERS = ("watchdog", "memmon", "httpok")  # bin/sitestack-<kind>: listeners.watchdog.<kind>
 SUPERLANCE_SCRIPTS = ("memmon", "httpok", "crashmail", "crashmailbatch", "fatalmailbatch", "crashsms")
@@ -98,6 +98,7 @@ class Recipe:
         self._check(reader, found)
         self.balancer = balancer_of(buildout, reader)
         self.backup = backup_of(buildout, reader)
+        self.agent = agent_of(buildout, reader)
         reader.done()
         self._warn_unchecked(found)
 
@@ -145,7 +146,7 @@ class Recipe:
         control_conf = self.system_conf if self.mode == "conf.d" else self.conf
         write_if_changed(self.site_json, site_description(
             self.paths.directory, control_conf, config, self.balancer, self.backup,
-            control_server(control_conf, config, str(password_file))))
+            control_server(control_conf, config, str(password_file)), self.agent))
         record_digests(self.paths.var / "supervisor" / "digests.json", config, self.paths.directory)
         return paths + self._scripts(control_conf)
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 from pathlib import Path
+from typing import Any
 
 from recipes.description import Balancer, ControlServer, Site, SiteProgram
 from recipes.errors import Invalid
@@ -121,7 +122,8 @@ def default_listeners(programs: list[Program], groups: list[Group], bin_dir: Pat
 
 
 def site_description(directory: Path, conf: Path, config: SupervisorConfig, balancer: Balancer | None,
-                     backup: str = "", control: ControlServer | None = None) -> str:
+                     backup: str = "", control: ControlServer | None = None,
+                     agent: dict[str, Any] | None = None) -> str:
     """site.json: what bin/sitestack's commands need to know about the site (no secrets)."""
     group_of = {member: g.name for g in config.groups for member in g.programs}
     # one entry per process as supervisor names it: a pool's worker_00, worker_01, ...; a program in
@@ -134,7 +136,10 @@ def site_description(directory: Path, conf: Path, config: SupervisorConfig, bala
         for p in config.programs
         for process in _process_names(p, group_of.get(p.name, ""))
     )
-    site = Site(directory, conf, programs, balancer, {"backup": backup} if backup else {}, control)
+    extra: dict[str, Any] = {"backup": backup} if backup else {}
+    if agent:  # haproxy's agent-check on this host: the restart routine drains through it (control.agent_drain)
+        extra["agent"] = agent
+    site = Site(directory, conf, programs, balancer, extra, control)
     return site.dumps()
 
 

@@ -3,9 +3,11 @@ lines, or names of parts that publish programs), groups, the balancer and the ba
 Pure: the buildout is read as a mapping of sections; every problem goes to the option reader."""
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from recipes import convert
 from recipes.description import Balancer
@@ -127,3 +129,14 @@ def backup_of(buildout: Buildout, reader: OptionReader) -> str:
         reader.problem("backup", "expected the name of a backup part (one that publishes config)", part)
         return ""
     return buildout[part]["config"] if part else ""
+
+
+def agent_of(buildout: Buildout, reader: OptionReader) -> dict[str, Any] | None:
+    """The agent part's description (its address, state file, clients), for the restart routine."""
+    part = reader.raw("agent").strip()
+    if not part:
+        return None
+    if part not in buildout or "description" not in buildout[part]:
+        reader.problem("agent", "expected the name of an agent part (recipe sitestack:agent)", part)
+        return None
+    return dict(json.loads(buildout[part]["description"]))

@@ -51,6 +51,13 @@ def program(line: str) -> dict[str, dict[str, str]]:
     return {"supervisor": {"programs": f"{PARTS}\n{line}"}}
 
 
+def cluster(*lines: str, name: str = "app1", profile: str = "app") -> dict[str, dict[str, str]]:
+    """The site as one host of a cluster (profiles/<profile>.cfg, [cluster] hosts, [host] name)."""
+    good = ["db 10.77.0.1 db", "app1 10.77.0.2 app", "front 10.77.0.4 front"]
+    return {"buildout": {"extends": f"profiles/{profile}.cfg"}, "host": {"name": name},
+            "cluster": {"hosts": "\n".join(["", *good, *lines])}}
+
+
 CASES = [
     # collective.recipe.supervisor lines: malformed, unknown tokens, bad values
     Case("programs-surplus-token", program("10 extra /bin/cat [-u] /tmp true nobody surplus"),
@@ -219,6 +226,18 @@ CASES = [
     Case("numprocs-zero", {"site": {"workers": "0"}}, "worker", "numprocs", "0"),
     Case("lease-zero", {"worker": {"lease": "0"}}, "worker", "lease", "0"),
     Case("check-interval-zero", {"haproxy": {"check-interval": "0s"}}, "haproxy", "check-interval", "0s"),
+    # several hosts: the cluster description (cluster.cfg) and the host's name and role profile
+    Case("cluster-host-line-without-role", cluster("app2 10.77.0.3"), "cluster", "hosts", "app2 10.77.0.3"),
+    Case("cluster-unknown-role", cluster("app2 10.77.0.3 web"), "cluster", "hosts", "app2 10.77.0.3 web"),
+    Case("cluster-wildcard-address", cluster("app2 0.0.0.0 app"), "cluster", "hosts", "app2 0.0.0.0 app"),
+    Case("cluster-host-name-with-dot", cluster("app.2 10.77.0.3 app"), "cluster", "hosts", "app.2 10.77.0.3 app"),
+    Case("cluster-address-twice", cluster("app2 10.77.0.2 app"), "cluster", "hosts", "app2 10.77.0.2 app"),
+    Case("cluster-two-db-hosts", cluster("db2 10.77.0.9 db"), "cluster", "hosts", "db db2"),
+    Case("cluster-host-not-listed", cluster(name="app7"), "host", "name", "app7"),
+    Case("cluster-profile-of-another-role", cluster(profile="front"), "cluster", "role", "front"),
+    Case("agent-on-every-address", {"agent": {"host": "0.0.0.0"}}, "agent", "host", "0.0.0.0"),
+    Case("agent-inter-without-agent-port", {"haproxy": {"agent-port": "", "agent-inter": "2s"}},
+         "haproxy", "agent-inter", "2s"),
 ]
 FAILING_CRONTAB = "#!/bin/sh\necho 'You (root) are not allowed to use this program (crontab)' >&2\nexit 1\n"
 

@@ -4,7 +4,8 @@ benchmarks/load.py (16 connections of uncached GETs and POSTs of notes, each wit
 Each test asserts zero failed requests, a non-empty fault window, every acknowledged write stored
 exactly once, and that the restart really happened (a new PID): (a) kill -9 of a client, (b) a
 client hung with SIGSTOP, (c) a client growing past its memory quota, (d) bin/sitestack
-rolling-restart, (e) a restart of the ZEO server (the clients hold requests until it is back),
+rolling-restart (drained through the agent of haproxy's agent-check: haproxy reports the clients
+`DRAIN (agent)`, then `MAINT`), (d2) the agent's state file alone takes a client out and back, (e) a restart of the ZEO server (the clients hold requests until it is back),
 (f) a hung client whose restart budget is spent (an ALERT, no restart), (g) the last client in rotation
 past its quota (its restart waits until another client is back).
 (b) and (e) also assert the README's recovery targets: a hung client out of rotation within 5 s and
@@ -25,6 +26,8 @@ from pathlib import Path
 import pytest
 
 from benchmarks.site import GROWTH, clients_serving, pid_of, serving, up  # noqa: F401 - e2e tests import them here
+from control.agent import StateFile
+from e2e.agentwatch import StatusWatch, moves_through_the_agent
 from e2e.conftest import Site, sibling_site
 from e2e.site import Stack
 from e2e.underload import assert_nothing_lost, failed_lines, running_pid, signal_pid, under_load
@@ -155,16 +158,25 @@ def test_c_a_client_past_its_memory_quota_is_restarted_without_losing_a_request(
 def test_d_rolling_restart_loses_no_request(heal_site, ready):
     old = {name: pid_of(ready, name) for name in CLIENTS}
     runs: list[subprocess.CompletedProcess[str]] = []
-    result = under_load(front(heal_site), "rolling restart", lambda load: runs.append(subprocess.run(
-        [str(heal_site.path / "bin" / "sitestack"), "rolling-restart"], capture_output=True, text=True, timeout=120)),
-        lambda: serving(heal_site, ready))
+    with StatusWatch(heal_site.path) as watch:
+        result = under_load(front(heal_site), "rolling restart", lambda load: runs.append(subprocess.run(
+            [str(heal_site.path / "bin" / "sitestack"), "rolling-restart"], capture_output=True, text=True,
+            timeout=120)), lambda: serving(heal_site, ready))
     assert runs[0].returncode == 0, runs[0].stdout + runs[0].stderr
+    # drained through the agent (haproxy says "DRAIN (agent)"; a drain through its socket says "DRAIN")
+    for name in ("client1", "client2"):
+        assert {"DRAIN (agent)", "MAINT"} <= watch.seen.get(name, set()), (name, watch.seen)
+    assert StateFile(heal_site.path / "var" / "agent" / "state.json").read() == {"client1": "ready", "client2": "ready"}
     assert "[1/2] zeo-clients:client1: out of rotation" in runs[0].stdout, runs[0].stdout
     assert "[2/2] zeo-clients:client2: back in rotation" in runs[0].stdout, runs[0].stdout
     new = {name: pid_of(ready, name) for name in CLIENTS}
     assert all(new[name] not in (0, old[name]) for name in CLIENTS), (old, new)
     ready.seen_pids.update(new.values())
     assert_nothing_lost(result, explain(heal_site, ready))
+
+
+def test_d2_the_agents_answer_alone_moves_a_client_in_haproxy(heal_site, ready):
+    moves_through_the_agent(heal_site.path, heal_site.ports.agent, "client2", "client1", ready.explain)
 
 
 def test_e_a_zeo_server_restart_loses_no_request(heal_site, ready):
