@@ -8,7 +8,8 @@ from __future__ import annotations
 import json
 import os
 import re
-from collections.abc import Callable, Iterable
+import time
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
@@ -58,6 +59,8 @@ class Response:
     content_type: str = "text/plain; charset=utf-8"
     cache_control: str = NO_CACHE
     extra: tuple[tuple[str, str], ...] = ()
+    # a body sent piece by piece (its pieces add up to `body`'s length; only test pages use it)
+    pieces: Callable[[], Iterable[bytes]] | None = None
 
 
 def text(status: str, message: str, cache_control: str = "no-store", **extra: str) -> Response:
@@ -155,7 +158,8 @@ ROUTES: dict[str, dict[str, Handler]] = {
 }
 
 # Test only, off by default (clients option test-memory-growth = true sets the variable):
-# GET /_test/grow?mb=N keeps N more MB resident, so e2e tests can push a client past its quota.
+# GET /_test/grow?mb=N keeps N more MB resident, so e2e tests can push a client past its quota;
+# GET /_test/slow sends its answer slowly, so e2e tests can kill a client in the middle of it.
 _BALLAST: list[bytes] = []
 
 
@@ -167,8 +171,26 @@ def grow(request: Request) -> Response:
     return text("200 OK", f"grew by {mb}MB ({len(_BALLAST)} times)")
 
 
+SLOW_PIECES, SLOW_PIECE, SLOW_PAUSE = 10, 32 * 1024, 0.2
+
+
+def slow(request: Request) -> Response:
+    """GET /_test/slow: 320KB sent in 10 pieces 0.2s apart, ending with the client's name, so a test
+    can kill the client while the response is on its way."""
+    tail = f"\nserved by {request.client}\n".encode()
+
+    def pieces() -> Iterator[bytes]:
+        for number in range(SLOW_PIECES):
+            time.sleep(SLOW_PAUSE)
+            yield b"." * SLOW_PIECE
+        yield tail
+
+    return Response("200 OK", b"." * (SLOW_PIECES * SLOW_PIECE) + tail, cache_control="no-store", pieces=pieces)
+
+
 if os.environ.get("SITESTACK_TEST_MEMORY_GROWTH") == "1":
     ROUTES["/_test/grow"] = {"GET": grow}
+    ROUTES["/_test/slow"] = {"GET": slow}
 
 
 class NoDatabase(Exception):
@@ -215,4 +237,6 @@ def application(environ: dict[str, Any], start_response: Callable[..., Any]) -> 
         *response.extra,
     ]
     start_response(response.status, headers)
-    return [] if request.method == "HEAD" else [response.body]
+    if request.method == "HEAD":
+        return []
+    return response.pieces() if response.pieces else [response.body]

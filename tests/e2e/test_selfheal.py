@@ -7,7 +7,8 @@ client hung with SIGSTOP, (c) a client growing past its memory quota, (d) bin/si
 rolling-restart (drained through the agent of haproxy's agent-check: haproxy reports the clients
 `DRAIN (agent)`, then `MAINT`), (d2) the agent's state file alone takes a client out and back, (e) a restart of the ZEO server (the clients hold requests until it is back),
 (f) a hung client whose restart budget is spent (an ALERT, no restart), (g) the last client in rotation
-past its quota (its restart waits until another client is back).
+past its quota (its restart waits until another client is back), (h) a client killed while it sends a
+response (varnish fetches the cut GET again).
 (b) and (e) also assert the README's recovery targets: a hung client out of rotation within 5 s and
 serving again within 25 s; after a ZEO restart both clients serving again within 15 s.
 
@@ -19,6 +20,7 @@ import json
 import os
 import signal
 import subprocess
+import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -269,3 +271,43 @@ def test_g_the_last_client_in_rotation_is_never_taken_out(heal_site, ready):
     assert_nothing_lost(result, explain(heal_site, ready))
     poll_for(lambda: "restarted (memory" in watchdog_log.read_text()[seen:], 30, "the watchdog's restart to finish",
              ready.explain)
+
+
+def test_h_a_get_cut_mid_response_by_a_dying_client_is_fetched_again(heal_site, ready):
+    """A slow GET (demoapp's test page /_test/slow, 320KB in 2 s) is on its way from client1 when
+    client1 is killed: haproxy can only cut the response short (SD in its log), and varnish, which
+    keeps the whole response before it sends a byte (do_stream = false), fetches it again from
+    client2. The user gets the whole page, from client2; the mixed load meanwhile loses nothing."""
+    from control.restart import RuntimeSocket
+
+    runtime = RuntimeSocket(str(heal_site.path / "var" / "haproxy" / "admin.sock"), "clients")
+    log = heal_site.path / "var" / "log" / "haproxy.log"
+    seen = len(log.read_bytes())
+    old = running_pid(ready, CLIENTS[0])
+    answers: list[tuple[int, str]] = []
+
+    def cut(load) -> None:
+        runtime.set("client2", "state maint")  # so the slow page is served by client1
+        try:
+            fetch = threading.Thread(target=lambda: answers.append(
+                http_get(f"{front(heal_site)}/_test/slow", timeout=30)[:2]))
+            fetch.start()
+            # a few of its ten pieces (0.2 s apart) are on their way; had the kill come first, haproxy
+            # would replay the GET itself and the log assertion below fails
+            time.sleep(0.8)
+        finally:
+            runtime.set("client2", "state ready")
+        signal_pid(old, signal.SIGKILL)
+        fetch.join(40)
+        assert not fetch.is_alive(), "the slow GET did not end"
+
+    result = under_load(front(heal_site), "kill -9 of a client mid-response", cut,
+                        lambda: pid_of(ready, CLIENTS[0]) not in (0, old) and serving(heal_site, ready))
+    ready.seen_pids.add(pid_of(ready, CLIENTS[0]))
+    assert_nothing_lost(result, explain(heal_site, ready))
+    status, body = answers[0]
+    assert status == 200 and len(body) == 10 * 32 * 1024 + len("\nserved by client2\n"), (status, len(body))
+    assert body.endswith("served by client2\n"), body[-40:]
+    cut_lines = [line for line in log.read_bytes()[seen:].decode(errors="replace").splitlines()
+                 if "/_test/slow" in line and "clients/client1" in line]
+    assert cut_lines and " SD" in cut_lines[0], cut_lines or "no log line of the slow GET from client1"
