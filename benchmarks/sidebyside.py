@@ -4,7 +4,8 @@
         [--anchor ../shared/anchors/classic-stack] [--json out.json] [--write BENCHMARKS.md]
 
 Builds both stacks in a temporary directory on free loopback ports (the classic one from the anchor's
-buildout.cfg without its crontab part, so no crontab is touched), then per round starts one stack,
+buildout.cfg without its crontab part; sitestack's [crontab] and [backup] cron lines go to a file there:
+no real crontab is touched), then per round starts one stack,
 measures start-up to the first 200, loads four targets with `wrk -t2 -cN -dD --latency` while reading
 the CPU time of every process of the stack from /proc, stops it, times a no-change re-run of its
 bin/buildout, and does the same for the other stack (the order alternates between rounds). Medians
