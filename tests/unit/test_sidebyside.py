@@ -81,3 +81,19 @@ def test_no_part_of_the_benchmark_site_writes_the_real_crontab(tmp_path: Path):
     for part in cron_parts:
         assert site[part]["read-command"] == f"cat {tmp_path}/crontab.txt"
         assert site[part]["write-command"] == f"sh -c 'cat > {tmp_path}/crontab.txt'"
+
+
+def test_the_realistic_page_is_a_second_line_for_sitestack_only():
+    runs = {"classic": {"uncached_rps": [900.0], "direct_rps": [1000.0], "uncached_load1": [3.0]},
+            "sitestack": {"uncached_rps": [800.0], "direct_rps": [1000.0], "uncached_load1": [1.0, 5.0],
+                          "page_uncached_rps": [540.0, 600.0, 660.0], "page_direct_rps": [300.0, 300.0, 300.0]}}
+    medians = {kind: {k: sorted(v)[len(v) // 2] for k, v in values.items()} for kind, values in runs.items()}
+    meta = {"date": "d", "commit": "c", "rounds": 3, "connections": 16, "duration": 10, "nproc": 2,
+            "load_averages": ["1.0 1.0 1.0"], "page_notes": 2000}
+    table = render_markdown(meta, medians, runs)
+    assert "Load average (1 min) at the end of each wrk run: median 3.00, 1.00–5.00." in table
+    assert "| … through varnish ÷ direct (median of rounds, range) | – | 2.00 (1.80–2.20) |  |" in table
+    assert "| … req/s through varnish / one client direct | – | 600 / 300 |  |" in table
+    assert "home page `/` over 2000 notes (realistic cost; sitestack only, not the target)" in table
+    del runs["sitestack"]["page_direct_rps"]
+    assert "home page" not in render_markdown(meta, medians, runs)
