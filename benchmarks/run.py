@@ -24,6 +24,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from benchmarks.load import Load  # noqa: E402
+from control import processes  # noqa: E402
 from benchmarks.loopback import poll_for  # noqa: E402
 from benchmarks.site import GROWTH, Stack, build_site, copy_project, run  # noqa: E402
 from benchmarks.stacks import status as page_status  # noqa: E402
@@ -47,13 +48,7 @@ def build(top: Path, eggs: Path, name: str):
 
 
 def rss_mb(pid: int) -> float:
-    try:
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024
-    except OSError:
-        pass
-    return 0.0
+    return (processes.rss(pid) or 0) / 2**20
 
 
 class RssSampler(threading.Thread):

@@ -4,11 +4,14 @@
         [--anchor ../shared/anchors/classic-stack] [--json out.json] [--write BENCHMARKS.md]
 
 Builds both stacks in a temporary directory on free loopback ports (the classic one from the anchor's
-buildout.cfg without its crontab part, so no crontab is touched), then per round starts one stack,
+buildout.cfg without its crontab part; sitestack's [crontab] and [backup] cron lines go to a file there:
+no real crontab is touched), then per round starts one stack,
 measures start-up to the first 200, loads four targets with `wrk -t2 -cN -dD --latency` while reading
 the CPU time of every process of the stack (psutil), stops it, times a no-change re-run of its
 bin/buildout, and does the same for the other stack (the order alternates between rounds). Medians
-over the rounds. Needs Debian's wrk (apt-get install -y wrk). Every process started is stopped by PID.
+over the rounds. Then (--page-notes, sitestack only) the demo's home page over that many notes, a page
+of a few ms of CPU (benchmarks/page.py), one client direct and through varnish, alternating, as many
+rounds. Needs Debian's wrk (apt-get install -y wrk). Every process started is stopped by PID.
 """
 from __future__ import annotations
 
@@ -27,6 +30,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from control import processes  # noqa: E402
+import page  # noqa: E402
 from stacks import ROOT, Built, build_classic, build_sitestack, cpu_by_program, listener_memory_mb, run  # noqa: E402
 from table import render_markdown, replace_between_markers  # noqa: E402
 
@@ -67,6 +71,7 @@ def load(stack: Built, url: str, seconds: int, connections: int) -> dict[str, fl
     elapsed = time.monotonic() - wall
     after = cpu_by_program(stack)
     result = parse_wrk(output)
+    result["load1"] = float(load_average().split()[0])  # the machine's load during this run
     served = max(result["requests"], 1.0)
     spent = {name: after.get(name, 0.0) - before.get(name, 0.0) for name in after}
     for row, names in GROUPS.items():
@@ -104,6 +109,25 @@ def one_round(stack: Built, seconds: int, connections: int, note) -> None:
     note(stack.kind, "rebuild_noop_s", run(stack.rebuild, stack.path))
 
 
+def page_rounds(stack: Built, rounds: int, seconds: int, connections: int, notes: int, note) -> None:
+    """sitestack only: the home page over `notes` notes (a few ms of CPU), one client direct and through varnish."""
+    stack.start()
+    try:
+        page.seed(stack.haproxy, notes)
+        page.wait_for_jobs(stack.client1)
+        urls = {"page_direct": stack.url(stack.client1, page.PATH),
+                "page_uncached": stack.url(stack.varnish, page.PATH)}
+        subprocess.run(["wrk", "-t2", f"-c{connections}", "-d2s", urls["page_uncached"]],
+                       capture_output=True, timeout=60, check=True)
+        for number in range(rounds):
+            for target in (sorted(urls) if number % 2 == 0 else sorted(urls, reverse=True)):
+                time.sleep(1)
+                for key, value in load(stack, urls[target], seconds, connections).items():
+                    note(stack.kind, f"{target}_{key}", value)
+    finally:
+        stack.stop()
+
+
 def load_average() -> str:
     return " ".join(f"{load:.2f}" for load in processes.load_average())
 
@@ -116,6 +140,8 @@ def main() -> int:
     parser.add_argument("--anchor", type=Path, default=ROOT.parent / "shared" / "anchors" / "classic-stack")
     parser.add_argument("--sitestack-extra", default="", help="more buildout.cfg text for sitestack's site")
     parser.add_argument("--stacks", default="classic,sitestack", help="which to run (an experiment: sitestack)")
+    parser.add_argument("--page-notes", type=int, default=2000,
+                        help="after the rounds, sitestack's home page over this many notes (0: skip)")
     parser.add_argument("--json", type=Path)
     parser.add_argument("--write", type=Path, help="BENCHMARKS.md: replace the text between its side-by-side markers")
     options = parser.parse_args()
@@ -149,13 +175,19 @@ def main() -> int:
                 print(f"round {number + 1}/{options.rounds}: {stack.kind}", flush=True)
                 one_round(stack, options.duration, options.connections, note)
                 loads.append(load_average())
+        for stack in stacks:
+            if stack.kind == "sitestack" and options.page_notes > 0:
+                print(f"home page over {options.page_notes} notes: sitestack, {options.rounds} rounds", flush=True)
+                page_rounds(stack, options.rounds, options.duration, options.connections, options.page_notes, note)
+                loads.append(load_average())
     finally:
         for stack in stacks:
             stack.stop()
         shutil.rmtree(top, ignore_errors=True)
     medians = {kind: {k: statistics.median(v) for k, v in values.items()} for kind, values in runs.items()}
-    meta = {"rounds": options.rounds, "duration": options.duration, "connections": options.connections,
-            "load_averages": loads, "nproc": os.cpu_count(), "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+    meta = {"rounds": options.rounds, "page_notes": options.page_notes, "duration": options.duration,
+            "connections": options.connections, "load_averages": loads, "nproc": os.cpu_count(),
+            "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
             "commit": subprocess.run(["git", "-C", str(ROOT), "log", "-1", "--format=%h"], capture_output=True,
                                      text=True).stdout.strip()}
     if options.json:

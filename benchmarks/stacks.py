@@ -150,28 +150,28 @@ def listener_memory_mb(stack: Built) -> float:
     return rss_mb(stack.pid) + sum(rss_mb(stack.programs[n]) for n in stack.listeners if n in stack.programs)
 
 
+CRON_PARTS = ("crontab", "backup")  # the parts of base.cfg that write cron lines (read-command, write-command)
+
+
+def sitestack_config(dest: Path, eggs: Path, ports: dict[str, int], extra: str = "") -> str:
+    """buildout.cfg of the benchmark's site: free ports, and every part's cron lines in dest/crontab.txt."""
+    lines = ["[buildout]", "extends = base.cfg", f"eggs-directory = {eggs}", "", "[ports]"]
+    lines += [f"{name} = {port}" for name, port in ports.items()]
+    for part in CRON_PARTS:
+        lines += ["", f"[{part}]", f"read-command = cat {dest}/crontab.txt",
+                  f"write-command = sh -c 'cat > {dest}/crontab.txt'"]
+    return "\n".join(lines) + "\n" + extra
+
+
 def build_sitestack(top: Path, eggs: Path, extra: str = "") -> Built:
-    """A copy of this checkout, bootstrapped and built on free ports; its crontab block goes to a file."""
+    """A copy of this checkout built on free ports; its cron lines ([crontab], [backup]) go to a file."""
     dest = top / "sitestack"
     shutil.copytree(ROOT, dest, ignore=IGNORE)
     dest.chmod(0o755)
-    client1, _, varnish, admin, haproxy, zeo, agent = free_ports(7)
-    (dest / "buildout.cfg").write_text(f"""[buildout]
-extends = base.cfg
-eggs-directory = {eggs}
-
-[ports]
-varnish = {varnish}
-varnish-admin = {admin}
-haproxy = {haproxy}
-clients = {client1}
-zeoserver = {zeo}
-agent = {agent}
-
-[crontab]
-read-command = cat {dest}/crontab.txt
-write-command = sh -c 'cat > {dest}/crontab.txt'
-{extra}""")
+    client1, _, varnish, admin, haproxy, zeo, exporter, agent = free_ports(8)
+    ports = {"varnish": varnish, "varnish-admin": admin, "haproxy": haproxy, "clients": client1, "zeoserver": zeo,
+             "exporter": exporter, "agent": agent}
+    (dest / "buildout.cfg").write_text(sitestack_config(dest, eggs, ports, extra))
     (dest / "crontab.txt").write_text("")
     run([PYTHON, "bootstrap.py"], dest)
     run([str(dest / "bin" / "buildout")], dest)

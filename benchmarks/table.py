@@ -74,15 +74,45 @@ def render_markdown(meta: dict[str, Any], medians: Medians, runs: Runs) -> str:
                                       ("haproxy direct ÷ direct", "haproxy_rps", "")):
                 lines.append(f"| {name} (median of rounds, range) | "
                              + " | ".join(ratio(runs[k], top, "direct_rps") for k in kinds) + f" | {target} |")
+    lines.extend(page_rows(meta, medians["sitestack"], runs["sitestack"]))
     lines.append("| non-2xx answers / socket errors, all wrk runs | "
                  + " | ".join(errors(runs[k]) for k in kinds) + " | 0 / 0 |")
     return "\n".join([
         f"Run: {meta['date']}, commit `{meta['commit']}`, {meta['rounds']} rounds, "
         f"`wrk -t2 -c{meta['connections']} -d{meta['duration']}s --latency` per target, nproc = {meta['nproc']}.",
         f"Load average (1/5/15 min) before the run and after each stack's turn: {'; '.join(meta['load_averages'])}.",
+        f"Load average (1 min) at the end of each wrk run: {during(runs)}.",
         "",
         *lines,
     ])
+
+
+def during(runs: Runs) -> str:
+    """Median and range of the 1-minute load average read at the end of every wrk run."""
+    loads = sorted(v for kind in runs.values() for k, values in kind.items() if k.endswith("_load1") for v in values)
+    if not loads:
+        return "–"
+    return f"median {loads[len(loads) // 2]:.2f}, {loads[0]:.2f}–{loads[-1]:.2f}"
+
+
+def page_rows(meta: dict[str, Any], medians: dict[str, float], runs: dict[str, list[float]]) -> list[str]:
+    """The second line: sitestack's home page over N notes, a page of realistic cost (not the target)."""
+    if "page_direct_rps" not in runs:
+        return []
+    name = f"home page `/` over {meta.get('page_notes', '?')} notes (realistic cost; sitestack only, not the target)"
+    parts = ("varnish", "haproxy", "clients")
+    cpu = " / ".join(f"{medians.get(f'page_uncached_cpu_ms_{part}', -1):.3f}" for part in parts)
+    return [
+        f"| {name}: CPU ms per request, one client direct (the page's cost) | – | "
+        f"{medians.get('page_direct_cpu_ms_clients', -1):.3f} |  |",
+        f"| … req/s through varnish / one client direct | – | {medians.get('page_uncached_rps', 0):,.0f} / "
+        f"{medians.get('page_direct_rps', 0):,.0f} |  |",
+        f"| … through varnish ÷ direct (median of rounds, range) | – | "
+        f"{ratio(runs, 'page_uncached_rps', 'page_direct_rps')} |  |",
+        f"| … CPU ms per request through varnish: varnish / haproxy / the two clients | – | {cpu} |  |",
+        f"| … p50 through varnish / one client direct (ms) | – | {medians.get('page_uncached_p50_ms', -1):.2f} / "
+        f"{medians.get('page_direct_p50_ms', -1):.2f} |  |",
+    ]
 
 
 def replace_between_markers(text: str, table: str) -> str:

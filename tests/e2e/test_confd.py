@@ -53,7 +53,7 @@ balancer =
 
 
 def children(pid: int) -> set[int]:
-    """Every process below pid, from /proc."""
+    """Every process below pid."""
     return set(descendants(pid))
 
 

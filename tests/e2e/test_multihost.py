@@ -20,6 +20,7 @@ from pathlib import Path
 import pytest
 
 from benchmarks.load import Load, stored_ids
+from control import processes
 from e2e.conftest import Site
 from e2e.deploy import PlaybookRun, commit_change, git, make_repository, playbook, wheel_directory, \
     write_extra_vars, write_inventory
@@ -114,22 +115,15 @@ def cluster(site: Site) -> Iterator[Cluster]:
                 cluster.attach()
                 cluster.stop()
                 # inside the namespaces now: the sshds and their sessions (Ansible's kept connections) only
-                left = {ns: [p for p in pids if "sshd" not in cmd(p)] for ns, pids in network.pids_inside().items()}
+                left = {ns: [p for p in pids if "sshd" not in processes.cmdline(p)] for ns, pids in network.pids_inside().items()}
             assert not any(left.values()), f"processes left in the hosts' namespaces: {left}"
         namespaces = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout
         assert not any(h.namespace in namespaces for h in network.hosts) and network.switch not in namespaces
         assert not [p for p in alive_under(top)], f"processes left under {top}"
 
 
-def cmd(pid: int) -> str:
-    try:
-        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
-    except OSError:
-        return ""
-
-
 def alive_under(top: Path) -> list[int]:
-    return [int(p.name) for p in Path("/proc").iterdir() if p.name.isdigit() and str(top) in cmd(int(p.name))]
+    return [pid for pid in processes.pids() if str(top) in processes.cmdline(pid)]
 
 
 def test_each_host_runs_its_role(cluster: Cluster) -> None:

@@ -1,7 +1,9 @@
 """The side-by-side benchmark's parsing of wrk's report and its place in BENCHMARKS.md."""
 from __future__ import annotations
 
+import configparser
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -10,6 +12,7 @@ from support import ROOT
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
 from sidebyside import parse_wrk  # noqa: E402
+from stacks import sitestack_config  # noqa: E402
 from table import BEGIN, END, render_markdown, replace_between_markers  # noqa: E402
 
 # wrk 4.1.0 (Debian 12), as it printed them
@@ -64,3 +67,33 @@ def test_the_table_replaces_only_the_text_between_the_markers():
     assert replace_between_markers(text, table) == f"# B\nbefore\n{BEGIN}\n{table}\n{END}\nafter\n"
     with pytest.raises(SystemExit):
         replace_between_markers("# no markers\n", table)
+
+
+def test_no_part_of_the_benchmark_site_writes_the_real_crontab(tmp_path: Path):
+    """Every base.cfg part with a crontab recipe reads and writes tmp/crontab.txt, never `crontab`."""
+    base = configparser.RawConfigParser(interpolation=None, strict=False)
+    base.read(ROOT / "base.cfg")
+    cron_recipes = {"sitestack:crontab", "sitestack:backup"}
+    cron_parts = [name for name in base.sections() if base[name].get("recipe") in cron_recipes]
+    assert {"crontab", "backup"} <= set(cron_parts)
+    site = configparser.RawConfigParser(interpolation=None)
+    site.read_string(sitestack_config(tmp_path, tmp_path / "eggs", {"varnish": 1, "clients": 2}))
+    for part in cron_parts:
+        assert site[part]["read-command"] == f"cat {tmp_path}/crontab.txt"
+        assert site[part]["write-command"] == f"sh -c 'cat > {tmp_path}/crontab.txt'"
+
+
+def test_the_realistic_page_is_a_second_line_for_sitestack_only():
+    runs = {"classic": {"uncached_rps": [900.0], "direct_rps": [1000.0], "uncached_load1": [3.0]},
+            "sitestack": {"uncached_rps": [800.0], "direct_rps": [1000.0], "uncached_load1": [1.0, 5.0],
+                          "page_uncached_rps": [540.0, 600.0, 660.0], "page_direct_rps": [300.0, 300.0, 300.0]}}
+    medians = {kind: {k: sorted(v)[len(v) // 2] for k, v in values.items()} for kind, values in runs.items()}
+    meta = {"date": "d", "commit": "c", "rounds": 3, "connections": 16, "duration": 10, "nproc": 2,
+            "load_averages": ["1.0 1.0 1.0"], "page_notes": 2000}
+    table = render_markdown(meta, medians, runs)
+    assert "Load average (1 min) at the end of each wrk run: median 3.00, 1.00–5.00." in table
+    assert "| … through varnish ÷ direct (median of rounds, range) | – | 2.00 (1.80–2.20) |  |" in table
+    assert "| … req/s through varnish / one client direct | – | 600 / 300 |  |" in table
+    assert "home page `/` over 2000 notes (realistic cost; sitestack only, not the target)" in table
+    del runs["sitestack"]["page_direct_rps"]
+    assert "home page" not in render_markdown(meta, medians, runs)
