@@ -58,11 +58,13 @@ def test_reload_restarts_only_what_changed(site, stack):
         assert "zeo-clients:client3" in names, (names, out)
         # client3 joins the running group (sitestack.updateGroup) and haproxy reloads; client2 restarts
         # only because its threads option went back to the default with this config; the watchdog
-        # restarts with its new section, which watches client3 too
+        # restarts with its new section, which watches client3 too, and the agent with its new script,
+        # which answers haproxy's agent-check for client3 too
         assert "adding zeo-clients:client3 (the other members keep running)" in out, out
         assert "restarting watchdog:watchdog: its supervisord.conf section changed" in out, out
+        assert "restarting agent:agent: its command or files changed since it started" in out, out
         assert "haproxy reloaded seamlessly" in out and out.count("restarting zeo-clients:") == 1, out
-        assert out.count("restarting ") == 2, out
+        assert out.count("restarting ") == 3, out
         now = pids(stack)
         for kept in ("zeo-cluster:zeoserver", "front:varnish", "front:haproxy", "zeo-clients:client1"):
             assert now[kept] == after[kept], (kept, out)

@@ -305,7 +305,7 @@ def test_sitestack_run_by_another_user_cannot_read_the_control_password(site):
     output = result.stdout + result.stderr
     assert result.returncode != 0, output
     assert "Traceback" not in output and password not in output, output
-    assert output.strip() == (f"sitestack: cannot read {site.path}/parts/supervisor/supervisord.conf, which holds "
+    assert output.strip() == (f"sitestack: cannot read {site.path}/var/supervisor/control-password, which holds "
                               "the control password (mode 0600): run this as the user supervisord runs as"), output
 
 

@@ -20,7 +20,9 @@ EXPECTED = {
     "zeo-cluster:zeoserver", "zeo-clients:client1", "zeo-clients:client2", "front:haproxy", "front:varnish",
     "workers:worker_00", "workers:worker_01",
 }
-LISTENERS = {"watchdog:watchdog", "exporter:exporter"}
+# the programs that serve the stack rather than the site: the watchdog and exporter listeners, and the
+# agent that answers haproxy's agent-check for the clients
+SUPPORT = {"watchdog:watchdog", "exporter:exporter", "agent:agent"}
 
 
 def post_note(port: int, text: str) -> tuple[int, str, dict]:
@@ -33,9 +35,9 @@ def spawn_order(logfile) -> list[str]:
 
 def test_stack_serves_through_varnish_and_heals(site, stack):
     infos = poll_for(stack.all_running, 60, "every program RUNNING", stack.explain)
-    assert {f"{i['group']}:{i['name']}" for i in infos} == EXPECTED | LISTENERS
+    assert {f"{i['group']}:{i['name']}" for i in infos} == EXPECTED | SUPPORT
 
-    order = [name for name in spawn_order(stack.logfile) if f"{name}:{name}" not in LISTENERS]
+    order = [name for name in spawn_order(stack.logfile) if f"{name}:{name}" not in SUPPORT]
     assert order[0] == "zeoserver" and set(order[1:3]) == {"client1", "client2"} and (
         set(order[3:5]) == {"worker_00", "worker_01"} and order[5:7] == ["haproxy", "varnish"]), order
 

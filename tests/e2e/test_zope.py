@@ -23,7 +23,7 @@ from support import http_get, poll_for
 
 pytestmark = pytest.mark.e2e
 INSTANCES = ("zeo-clients:instance1", "zeo-clients:instance2")
-EXPECTED = {"zeo-cluster:zeo", *INSTANCES, "front:haproxy", "front:varnish", "watchdog:watchdog"}
+EXPECTED = {"zeo-cluster:zeo", *INSTANCES, "front:haproxy", "front:varnish", "watchdog:watchdog", "agent:agent"}
 
 
 @pytest.fixture(scope="module")
