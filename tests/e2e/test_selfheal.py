@@ -276,8 +276,9 @@ def test_g_the_last_client_in_rotation_is_never_taken_out(heal_site, ready):
 def test_h_a_get_cut_mid_response_by_a_dying_client_is_fetched_again(heal_site, ready):
     """A slow GET (demoapp's test page /_test/slow, 320KB in 2 s) is on its way from client1 when
     client1 is killed: haproxy can only cut the response short (SD in its log), and varnish, which
-    keeps the whole response before it sends a byte (do_stream = false), fetches it again from
-    client2. The user gets the whole page, from client2; the mixed load meanwhile loses nothing."""
+    keeps the whole response before it sends a byte (do_stream = false), fetches it again (from client2,
+    or from client1's successor if it is back first). The user gets the whole page; the mixed load
+    meanwhile loses nothing."""
     from control.restart import RuntimeSocket
 
     runtime = RuntimeSocket(str(heal_site.path / "var" / "haproxy" / "admin.sock"), "clients")
@@ -307,7 +308,11 @@ def test_h_a_get_cut_mid_response_by_a_dying_client_is_fetched_again(heal_site, 
     assert_nothing_lost(result, explain(heal_site, ready))
     status, body = answers[0]
     assert status == 200 and len(body) == 10 * 32 * 1024 + len("\nserved by client2\n"), (status, len(body))
-    assert body.endswith("served by client2\n"), body[-40:]
+    # fetched again from client2, or from client1's successor when supervisord had it back in rotation
+    # first (a kill -9 is back in well under a second): which one is haproxy's choice
+    served_by = body.rsplit("served by ", 1)[-1].strip()
+    assert served_by in ("client1", "client2"), body[-40:]
+    # the killed client1 cut its answer (SD): the whole page the user got is the fetch varnish made again
     cut_lines = [line for line in log.read_bytes()[seen:].decode(errors="replace").splitlines()
                  if "/_test/slow" in line and "clients/client1" in line]
     assert cut_lines and " SD" in cut_lines[0], cut_lines or "no log line of the slow GET from client1"

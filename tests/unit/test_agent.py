@@ -35,7 +35,7 @@ def test_only_the_fronts_questions_count_as_seen(tmp_path: Path) -> None:
     before = time.time()
     assert agent.answer("client2\n", "10.77.0.4") == "drain"
     seen, when = agent.answer("seen client2", "127.0.0.1").split()
-    assert seen == "drain" and float(when) >= before
+    assert seen == "drain" and float(when) >= before - 0.001  # the agent answers in milliseconds
     # nothing else is answered: unknown clients, other words, a request to change a state
     assert [agent.answer(line, "10.77.0.4") for line in ("client3", "set client1 maint", "", "ready")] == [""] * 4
 
