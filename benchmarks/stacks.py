@@ -15,7 +15,7 @@ import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from control.processes import cpu_seconds, descendants, living, rss  # the watchdog's own process questions
+from sitestack.control.processes import cpu_seconds, descendants, living, rss  # the watchdog's own process questions
 
 ROOT = Path(__file__).resolve().parent.parent
 PYTHON = "/usr/bin/python3" if Path("/usr/bin/python3").exists() else "python3"

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from control import processes
+from sitestack.control import processes
 from e2e.conftest import sibling_site
 from e2e.outside import OTHER_USER, accepts, basic, http_status, openable, outside_address, varnish_cli
 from e2e.site import Stack
