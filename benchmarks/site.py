@@ -23,7 +23,7 @@ GROWTH = "[clients]\ntest-memory-growth = true\nmemory-quota = 150MB\n"
 
 IGNORE = shutil.ignore_patterns(
     ".git", ".venv", "bin", "parts", "eggs", "develop-eggs", "var", ".installed.cfg",
-    "__pycache__", ".pytest_cache", ".hypothesis", "*.egg-info", "downloads",
+    "__pycache__", ".pytest_cache", ".mypy_cache", ".hypothesis", "*.egg-info", "downloads",
 )
 
 

@@ -21,7 +21,8 @@ ROOT = Path(__file__).resolve().parent.parent
 PYTHON = "/usr/bin/python3" if Path("/usr/bin/python3").exists() else "python3"
 CLASSIC_PARTS = "zeoserver client1 client2 haproxy-conf varnish-configuration varnish-vcl-fix varnish supervisor"
 IGNORE = shutil.ignore_patterns(".git", ".venv", "bin", "parts", "eggs", "develop-eggs", "var", ".installed.cfg",
-                                "__pycache__", ".pytest_cache", ".hypothesis", "*.egg-info", "downloads")
+                                "__pycache__", ".pytest_cache", ".mypy_cache", ".hypothesis", "*.egg-info",
+                                "downloads")
 
 
 def free_ports(count: int) -> list[int]:

@@ -33,7 +33,7 @@ DEFAULTS = re.compile(
     re.IGNORECASE,
 )
 SKIP_DIRS = {".git", ".venv", "eggs", "develop-eggs", "parts", "bin", "var", "__pycache__", ".pytest_cache",
-             ".hypothesis", "node_modules"}
+             ".mypy_cache", ".hypothesis", "node_modules"}
 
 
 def listening(pid: int) -> set[str]:
