@@ -281,9 +281,9 @@ def write_buildout_script() -> None:
         "import os\n"
         "import sys\n\n"
         f"os.chdir({str(HERE)!r})\n"
-        "import recipes.command\n\n"
+        "import sitestack.recipes.command\n\n"
         "if __name__ == '__main__':\n"
-        "    sys.exit(recipes.command.main())\n"
+        "    sys.exit(sitestack.recipes.command.main())\n"
     )
     if not script.exists() or script.read_text() != content:
         script.write_text(content)

@@ -1,6 +1,6 @@
-"""`python -m appserver`: see the package docstring for the arguments."""
+"""`python -m sitestack.appserver`: see the package docstring for the arguments."""
 import sys
 
-from appserver.runner import main
+from sitestack.appserver.runner import main
 
 sys.exit(main())

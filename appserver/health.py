@@ -8,7 +8,7 @@ import transaction
 import ZODB
 
 # A client that lost its ZEO connection less than this long ago still says it is healthy: its
-# requests wait for the reconnect (appserver.transactions) instead of every client leaving
+# requests wait for the reconnect (sitestack.appserver.transactions) instead of every client leaving
 # haproxy's rotation at once, which would answer 503 while the ZEO server restarts.
 RECONNECT_GRACE = 15.0
 

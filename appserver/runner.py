@@ -13,11 +13,11 @@ import ZODB
 from waitress.server import create_server
 from waitress.wasyncore import close_all
 
-from appserver.database import StartupError, open_database
-from appserver.health import DatabaseHealth
-from appserver.lanes import LanedDispatcher
-from appserver.settings import Settings, parse_arguments
-from appserver.wsgi import ClientMiddleware, announce_client, load_application
+from sitestack.appserver.database import StartupError, open_database
+from sitestack.appserver.health import DatabaseHealth
+from sitestack.appserver.lanes import LanedDispatcher
+from sitestack.appserver.settings import Settings, parse_arguments
+from sitestack.appserver.wsgi import ClientMiddleware, announce_client, load_application
 
 log = logging.getLogger("appserver")
 
@@ -100,7 +100,7 @@ def run(settings: Settings) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of `python -m appserver` and bin/clientN: 0 after a clean stop, 1 if it cannot start."""
+    """Entry point of `python -m sitestack.appserver` and bin/clientN: 0 after a clean stop, 1 if it cannot start."""
     settings = parse_arguments(argv)
     configure_logging(settings.name)
     stop_on_signals()

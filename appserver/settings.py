@@ -57,7 +57,7 @@ def address(text: str) -> Address:
 def application(text: str) -> str:
     """MODULE:CALLABLE, both dotted Python names."""
     if not _APP.fullmatch(text.strip()):
-        raise argparse.ArgumentTypeError(f"expected MODULE:CALLABLE such as demoapp:application (got {text!r})")
+        raise argparse.ArgumentTypeError(f"expected MODULE:CALLABLE such as sitestack.demoapp:application (got {text!r})")
     return text.strip()
 
 
@@ -100,7 +100,7 @@ def build_parser() -> argparse.ArgumentParser:
     add("--listen", required=True, type=address, help="HOST:PORT to serve HTTP on")
     add("--zeo", required=True, type=address, help="HOST:PORT of the ZEO server")
     add("--blob-cache", required=True, type=Path, help="this client's own blob cache directory")
-    add("--app", default="demoapp:application", type=application, help="WSGI callable as MODULE:CALLABLE")
+    add("--app", default="sitestack.demoapp:application", type=application, help="WSGI callable as MODULE:CALLABLE")
     add("--threads", default=4, type=bounded(int, 1, 256), help="waitress worker threads (default 4)")
     add("--health-path", default="/health", type=health_path,
         help="path the runner answers after a database read (default /health; '' = leave it to the app)")

@@ -9,8 +9,8 @@ from typing import Any
 
 import ZODB
 
-from appserver.database import StartupError
-from appserver.health import DatabaseHealth
+from sitestack.appserver.database import StartupError
+from sitestack.appserver.health import DatabaseHealth
 
 Environ = dict[str, Any]
 StartResponse = Callable[..., Any]
@@ -19,7 +19,7 @@ DB_KEY = "sitestack.db"
 CLIENT_KEY = "sitestack.client"
 CLIENT_ENV = "SITESTACK_CLIENT"
 # on every health answer: the requests this client is serving now (health checks not counted); the
-# restart routine waits for 0 after haproxy has stopped sending it new ones (control.agent_drain)
+# restart routine waits for 0 after haproxy has stopped sending it new ones (sitestack.control.agent_drain)
 IN_FLIGHT_HEADER = "X-In-Flight"
 
 

@@ -13,8 +13,8 @@ import logging
 import sys
 import time
 
-from backup.config import load
-from backup.take import BackupError, pack, take_backup
+from sitestack.backup.config import load
+from sitestack.backup.take import BackupError, pack, take_backup
 
 
 def main(argv: list[str] | None = None) -> int:

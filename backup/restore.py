@@ -13,10 +13,10 @@ from pathlib import Path
 
 from ZODB.scripts import repozo
 
-from backup import blobs
-from backup.config import BackupConfig
-from backup.points import Point, data_files, read_point, snapshot_dir
-from backup.take import BackupError, private_files
+from sitestack.backup import blobs
+from sitestack.backup.config import BackupConfig
+from sitestack.backup.points import Point, data_files, read_point, snapshot_dir
+from sitestack.backup.take import BackupError, private_files
 
 _DATE = re.compile(r"(\d{4})-(\d\d)-(\d\d)(?:[-T ](\d\d)(?:[-:](\d\d)(?:[-:](\d\d))?)?)?Z?")
 
@@ -118,7 +118,7 @@ def verify(storage: Path, blob_dir: Path, expected_tid: str) -> Verified:
     from ZODB.FileStorage import FileStorage
     from ZODB.POSException import POSKeyError
 
-    from backup.take import _tid_time
+    from sitestack.backup.take import _tid_time
 
     fs = FileStorage(str(storage), read_only=True, blob_dir=str(blob_dir))
     try:

@@ -2,7 +2,7 @@
 
 `bin/sitestack check` calls a backup late when the newest one is older than that wait plus a
 grace. Only the expansion of the five fields is needed, so it is done here rather than with a
-cron library; the fields were already validated by recipes.crontab_model.cron_times.
+cron library; the fields were already validated by sitestack.recipes.crontab_model.cron_times.
 """
 from __future__ import annotations
 

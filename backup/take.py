@@ -20,9 +20,9 @@ import zc.lockfile
 from ZODB.scripts import repozo
 from ZODB.TimeStamp import TimeStamp
 
-from backup import blobs
-from backup.config import BackupConfig
-from backup.points import Point, data_files, last_transaction, read_point, snapshot_dir
+from sitestack.backup import blobs
+from sitestack.backup.config import BackupConfig
+from sitestack.backup.points import Point, data_files, last_transaction, read_point, snapshot_dir
 
 
 class BackupError(Exception):

@@ -14,7 +14,7 @@ from typing import Any
 from benchmarks.loopback import http_get, poll_for
 from benchmarks.site import pid_of, serving
 from benchmarks.underload import Result, running_pid, signal_pid, under_load
-from control.processes import descendants
+from sitestack.control.processes import descendants
 
 CLIENT1, CLIENT2 = "zeo-clients:client1", "zeo-clients:client2"
 

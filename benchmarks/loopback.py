@@ -12,7 +12,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TypeVar
 
-from control.processes import living
+from sitestack.control.processes import living
 
 T = TypeVar("T")
 _handed_out: set[int] = set()

@@ -24,7 +24,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from benchmarks.load import Load  # noqa: E402
-from control import processes  # noqa: E402
+from sitestack.control import processes  # noqa: E402
 from benchmarks.loopback import poll_for  # noqa: E402
 from benchmarks.site import GROWTH, Stack, build_site, copy_project, run  # noqa: E402
 from benchmarks.stacks import status as page_status  # noqa: E402

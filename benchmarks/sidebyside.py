@@ -29,7 +29,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from control import processes  # noqa: E402
+from sitestack.control import processes  # noqa: E402
 import page  # noqa: E402
 from stacks import ROOT, Built, build_classic, build_sitestack, cpu_by_program, listener_memory_mb, run  # noqa: E402
 from table import render_markdown, replace_between_markers  # noqa: E402

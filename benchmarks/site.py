@@ -15,7 +15,7 @@ from pathlib import Path
 from supervisor.xmlrpc import SupervisorTransport
 
 from benchmarks.loopback import free_port, free_port_range, http_get, kill_pids, pid_alive, poll_for, tail
-from control.processes import cmdline, descendants
+from sitestack.control.processes import cmdline, descendants
 
 ROOT = Path(__file__).resolve().parent.parent
 # a site whose clients grow in memory on request (the memory-quota fault), with a quota they reach soon
@@ -23,7 +23,7 @@ GROWTH = "[clients]\ntest-memory-growth = true\nmemory-quota = 150MB\n"
 
 IGNORE = shutil.ignore_patterns(
     ".git", ".venv", "bin", "parts", "eggs", "develop-eggs", "var", ".installed.cfg",
-    "__pycache__", ".pytest_cache", ".hypothesis", "*.egg-info", "downloads",
+    "__pycache__", ".pytest_cache", ".mypy_cache", ".hypothesis", "*.egg-info", "downloads",
 )
 
 
@@ -216,7 +216,7 @@ def clients_serving(site: Site) -> bool:
 
 def up(site: Site, server: str) -> bool:
     """haproxy counts the server UP and READY (its runtime socket, as the restart routine reads it)."""
-    from control.haproxy_runtime import RuntimeSocket
+    from sitestack.control.haproxy_runtime import RuntimeSocket
 
     state = RuntimeSocket(str(site.path / "var" / "haproxy" / "admin.sock"), "clients").servers().get(server)
     return bool(state and state.status.startswith("UP"))

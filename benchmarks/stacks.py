@@ -15,13 +15,14 @@ import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from control.processes import cpu_seconds, descendants, living, rss  # the watchdog's own process questions
+from sitestack.control.processes import cpu_seconds, descendants, living, rss  # the watchdog's own process questions
 
 ROOT = Path(__file__).resolve().parent.parent
 PYTHON = "/usr/bin/python3" if Path("/usr/bin/python3").exists() else "python3"
 CLASSIC_PARTS = "zeoserver client1 client2 haproxy-conf varnish-configuration varnish-vcl-fix varnish supervisor"
 IGNORE = shutil.ignore_patterns(".git", ".venv", "bin", "parts", "eggs", "develop-eggs", "var", ".installed.cfg",
-                                "__pycache__", ".pytest_cache", ".hypothesis", "*.egg-info", "downloads")
+                                "__pycache__", ".pytest_cache", ".mypy_cache", ".hypothesis", "*.egg-info",
+                                "downloads")
 
 
 def free_ports(count: int) -> list[int]:

@@ -1,1 +1,1 @@
-"""Operator commands for a built site: `bin/sitestack COMMAND` (see control.cli)."""
+"""Operator commands for a built site: `bin/sitestack COMMAND` (see sitestack.control.cli)."""

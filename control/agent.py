@@ -3,7 +3,7 @@
 haproxy connects to the agent every agent-inter, sends the client's name (`agent-send "client1\\n"`)
 and reads one word back: `ready`, `drain` or `maint`, which it applies to that server. The state
 of each client lives in var/agent/state.json (written atomically by the restart routine on this host,
-control.agent_drain); a missing entry is `ready`. So an app host drains its own clients, and nothing
+sitestack.control.agent_drain); a missing entry is `ready`. So an app host drains its own clients, and nothing
 on the network can change the balancer: the agent only answers.
 
     client1\\n          -> "ready\\n"   (haproxy's question; answered with the client's state)

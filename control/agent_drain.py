@@ -1,10 +1,10 @@
-"""`Drain` through this host's agent (control.agent): haproxy's agent-check, whatever the topology.
+"""`Drain` through this host's agent (sitestack.control.agent): haproxy's agent-check, whatever the topology.
 
 `AgentDrain` sets a client's state in var/agent/state.json and waits until the front's haproxy has
 asked the agent since (`seen`), so after `drain` haproxy sends the client nothing new. A client's
-own in-flight requests are read from its health answer (X-In-Flight, counted by appserver.wsgi); a
+own in-flight requests are read from its health answer (X-In-Flight, counted by sitestack.appserver.wsgi); a
 client of another kind (a Zope instance) falls back to haproxy's session count where the admin socket
-is on this host, else to the established connections to its port (control.processes, psutil).
+is on this host, else to the established connections to its port (sitestack.control.processes, psutil).
 Where haproxy runs on this host (the one-host stack), its admin socket (loopback; only read) says
 whether a client is UP and done with its slow start; on an app host without haproxy, the state comes
 from the agent's file and the client's health URL, and the slow start is waited out.
@@ -19,9 +19,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from control.agent import READY, StateFile, ask, parse_listen
-from control.haproxy_runtime import RuntimeSocket, ServerState
-from control.ready import fully_up
+from sitestack.control.agent import READY, StateFile, ask, parse_listen
+from sitestack.control.haproxy_runtime import RuntimeSocket, ServerState
+from sitestack.control.ready import fully_up
 
 IN_FLIGHT_HEADER = "X-In-Flight"
 SLOWSTART = 5.0  # haproxy's slowstart (base.cfg's default), waited out where its socket is not on this host
@@ -72,7 +72,7 @@ def answers(url: str) -> bool:
 
 
 class AgentDrain:
-    """control.drain's `Drain` through the agent instead of haproxy's admin socket."""
+    """sitestack.control.drain's `Drain` through the agent instead of haproxy's admin socket."""
 
     def __init__(self, agent: AgentInfo, programs: dict[str, tuple[str, str]], status: RuntimeSocket | None = None,
                  slowstart: float = SLOWSTART, progress: Callable[[str], None] = lambda message: None) -> None:

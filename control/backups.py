@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import time
 
-from backup.points import disk_usage, newest_backup
-from control.site import Site
+from sitestack.backup.points import disk_usage, newest_backup
+from sitestack.control.site import Site
 
 
 def describe_age(seconds: float) -> str:
@@ -27,7 +27,7 @@ def size(count: float) -> str:
 
 def status_line(site: Site, now: float | None = None) -> str | None:
     """'backup  newest <stamp> (<kind>), <age> old, <size>; location <path> <usage>', or None without a backup part."""
-    from control.restore import backup_config
+    from sitestack.control.restore import backup_config
 
     config = backup_config(site)
     if config is None:
@@ -42,7 +42,7 @@ def status_line(site: Site, now: float | None = None) -> str | None:
 
 def check_finding(site: Site, now: float | None = None) -> tuple[str, str, str] | None:
     """(status, what, detail) for check: warn when the newest backup is older than the schedule allows."""
-    from control.restore import backup_config
+    from sitestack.control.restore import backup_config
 
     config = backup_config(site)
     if config is None:

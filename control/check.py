@@ -9,14 +9,14 @@ from __future__ import annotations
 
 import argparse
 
-from control.checks import FAIL, WARN, Finding
-from control.checks.haproxy import check_haproxy
-from control.checks.ports import check_ports, site_addresses, supervisord_pid
-from control.checks.programs import check_binaries, commands
-from control.checks.security import check_security
-from control.checks.supervisord import check_supervisord_conf
-from control.checks.varnish import check_varnish
-from control.site import Site
+from sitestack.control.checks import FAIL, WARN, Finding
+from sitestack.control.checks.haproxy import check_haproxy
+from sitestack.control.checks.ports import check_ports, site_addresses, supervisord_pid
+from sitestack.control.checks.programs import check_binaries, commands
+from sitestack.control.checks.security import check_security
+from sitestack.control.checks.supervisord import check_supervisord_conf
+from sitestack.control.checks.varnish import check_varnish
+from sitestack.control.site import Site
 
 describe = "validate the built site without starting it: configs through their consumers, ports, binaries, security"
 
@@ -27,7 +27,7 @@ def check_site(site: Site) -> list[Finding]:
                 *check_binaries(commands(site))]
     findings += check_ports(site_addresses(site), supervisord_pid(site))
     findings += check_security(site)
-    from control.backups import check_finding
+    from sitestack.control.backups import check_finding
 
     if backups := check_finding(site):
         findings.append(Finding(*backups))

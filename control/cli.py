@@ -10,16 +10,16 @@ import argparse
 import importlib
 import sys
 
-from control.site import load_site
+from sitestack.control.site import load_site
 
 # command name -> module; a module that is not there yet is simply not offered
 COMMANDS = {
-    "check": "control.check",
-    "rolling-restart": "control.rolling",
-    "reload": "control.reload",
-    "requests": "control.requests",
-    "restore": "control.restore",
-    "status": "control.status",
+    "check": "sitestack.control.check",
+    "rolling-restart": "sitestack.control.rolling",
+    "reload": "sitestack.control.reload",
+    "requests": "sitestack.control.requests",
+    "restore": "sitestack.control.restore",
+    "status": "sitestack.control.status",
 }
 
 

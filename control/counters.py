@@ -3,7 +3,7 @@
     var/metrics/restarts.json   {"zeo-clients:client1": {"health": {"restarted": 2, "over-budget": 1}, ...}}
     var/metrics/watchdog.json   {"checks": {"<url>": {"program": ..., "run": n, "failed": n, "buckets": [...], ...}}}
 
-Written by whoever makes the event happen (control.restart for every restart routine, the exporter's
+Written by whoever makes the event happen (sitestack.control.restart for every restart routine, the exporter's
 event listener for crashes, the watchdog after each tick), read by the exporter on each scrape. Each
 write replaces the whole file atomically, so a reader never needs a lock and never waits; writers of
 restarts.json take a lock of their own (never the restart lock), so counting never delays a restart.
@@ -22,7 +22,7 @@ from typing import Any
 # Restart causes: the watchdog's (memory, health), the operator's (rolling, reload, operator) and
 # supervisor's own restart of a process that exited unexpectedly (crash).
 CAUSES = ("memory", "health", "rolling", "reload", "operator", "crash")
-# Outcomes of a restart routine (control.restart.RestartResult.status).
+# Outcomes of a restart routine (sitestack.control.restart.RestartResult.status).
 OUTCOMES = ("restarted", "failed", "over-budget", "deferred")
 # Upper bounds (seconds) of the health check latency histogram.
 BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)

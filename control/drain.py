@@ -1,6 +1,6 @@
 """How the restart routine takes a client out of rotation and puts it back: the `Drain` interface.
 
-The restart (control.restart) only ever talks to a `Drain`; `drain_for(site)` chooses the
+The restart (sitestack.control.restart) only ever talks to a `Drain`; `drain_for(site)` chooses the
 implementation. Today that is `HaproxyDrain`, over haproxy's admin socket on this host. Another
 implementation (haproxy's agent-check: an agent on each host answering `drain`, `maint`,
 `ready up`/`ready down` for its own clients) plugs in here without touching the restart logic.
@@ -21,9 +21,9 @@ from __future__ import annotations
 import time
 from typing import Protocol
 
-from control.haproxy_runtime import CommandRefused, RuntimeSocket, ServerState
-from control.ready import fully_up
-from control.site import Site
+from sitestack.control.haproxy_runtime import CommandRefused, RuntimeSocket, ServerState
+from sitestack.control.ready import fully_up
+from sitestack.control.site import Site
 
 
 class DrainError(Exception):
@@ -107,8 +107,8 @@ class HaproxyDrain:
 
 def drain_for(site: Site, timeout: float = 5.0) -> Drain | None:
     """The site's balancer as a `Drain` (None for a site without one); `timeout` bounds each call.
-    A site with an agent part drains through it (control.agent_drain), haproxy's socket only reports."""
-    from control.agent_drain import agent_drain
+    A site with an agent part drains through it (sitestack.control.agent_drain), haproxy's socket only reports."""
+    from sitestack.control.agent_drain import agent_drain
 
     if agent := agent_drain(site, timeout):  # haproxy's agent-check (issue 14): any topology
         return agent

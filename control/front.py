@@ -19,8 +19,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from control import processes
-from control.haproxy_runtime import RuntimeSocket
+from sitestack.control import processes
+from sitestack.control.haproxy_runtime import RuntimeSocket
 
 VCL_PREFIX = "sitestack_"
 

@@ -1,6 +1,6 @@
 """When a restarted client counts as ready: it answers, it is warm, and haproxy has it fully back.
 
-Pure helpers for control.restart: the default warm-up pages (those its health URL belongs to)
+Pure helpers for sitestack.control.restart: the default warm-up pages (those its health URL belongs to)
 and the reading of haproxy's server state (UP, slow start over).
 """
 from __future__ import annotations

@@ -13,7 +13,7 @@ bin/clientN script, haproxy's in haproxy.cfg). reload:
    seamless reload, the VCL by vcl.load/vcl.use; then members that left a group are stopped and
    removed (haproxy no longer sends them anything);
 3. restarts each remaining program one at a time (clients out of haproxy first, through
-   control.restart) when what it runs from changed after it started: its command, a file named in
+   sitestack.control.restart) when what it runs from changed after it started: its command, a file named in
    it (bin/client1) or a configuration file such a script names (zeo.conf), or whose own section
    in supervisord.conf changed. haproxy and varnish are restarted only when their command itself
    changed;
@@ -34,10 +34,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from control import front
-from control.processes import started_at
-from control.site import Site
-from recipes import digests
+from sitestack.control import front
+from sitestack.control.processes import started_at
+from sitestack.control.site import Site
+from sitestack.recipes import digests
 
 describe = "after bin/buildout: add/remove programs, restart only those whose files changed since they started"
 HISTORY = Path("var") / "supervisor" / "digests.json"
@@ -68,10 +68,10 @@ Restarter = Callable[..., bool]
 
 
 def restarter(site: Site, rpc: Any, say: Callable[[str], None]) -> Restarter:
-    """restart(namespec, reason, before_start=None): control.restart's routine (drains a client first)."""
+    """restart(namespec, reason, before_start=None): sitestack.control.restart's routine (drains a client first)."""
     try:
-        from control.restart import Policy, restart_client
-    except ImportError:  # the seam: without control.restart, a plain supervisor restart
+        from sitestack.control.restart import Policy, restart_client
+    except ImportError:  # the seam: without sitestack.control.restart, a plain supervisor restart
         def plain(namespec: str, reason: str, before_start: Callable[[], None] | None = None) -> bool:
             rpc.supervisor.stopProcess(namespec)
             if before_start is not None:

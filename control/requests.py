@@ -4,8 +4,8 @@ from __future__ import annotations
 import argparse
 import sys
 
-from control.haproxy_runtime import RuntimeSocket
-from control.site import Site
+from sitestack.control.haproxy_runtime import RuntimeSocket
+from sitestack.control.site import Site
 
 describe = "the last requests haproxy served (needs [haproxy] request-log = ring)"
 NO_RING = "haproxy keeps no request ring; set [haproxy] request-log = ring, then bin/buildout && bin/sitestack reload"

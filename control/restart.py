@@ -2,21 +2,21 @@
 
     result = restart_client(site, "client1", "memory 912MB > 800MB")
 
-takes the client out of rotation through the site's `Drain` (control.drain: drain, wait for its
+takes the client out of rotation through the site's `Drain` (sitestack.control.drain: drain, wait for its
 in-flight requests, maint), restarts it through supervisor, waits until its health URL answers
 200, requests the warm-up paths (by default the page its health URL belongs to), puts it back and
 waits until the balancer reports it UP with its slow start over. A client without a health URL is
 put back DOWN and counts as answering once haproxy's own check brings it UP. While a restart works
-on a client, var/restarting.json says so (control.underway): the watchdog leaves it alone. The
+on a client, var/restarting.json says so (sitestack.control.underway): the watchdog leaves it alone. The
 memory and health listeners (listeners/), `bin/sitestack rolling-restart` and reloads all call it, so the rules
 hold for every cause: at most `Policy.max_out` clients out of rotation at once and never the
 last one in rotation; automatic restarts spend a budget per client per hour, after which they
 alert instead of restarting. A program that is no balancer server (a worker, a numprocs pool
 member `group:name_00`) is restarted the same way without the balancer steps.
 
-The decisions are pure functions (`refusal`, control.restart_log's `over_budget`); the I/O is in
-the `Drain` (control.drain, over control.haproxy_runtime), supervisor's XML-RPC, the restart log
-and lock (control.restart_log) and the process questions (control.processes).
+The decisions are pure functions (`refusal`, sitestack.control.restart_log's `over_budget`); the I/O is in
+the `Drain` (sitestack.control.drain, over sitestack.control.haproxy_runtime), supervisor's XML-RPC, the restart log
+and lock (sitestack.control.restart_log) and the process questions (sitestack.control.processes).
 """
 from __future__ import annotations
 
@@ -27,16 +27,16 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from control import http_answer, processes
-from control.agent_drain import agent_clients
-from control.counters import RestartCounts, cause_of
-from control.drain import Drain, DrainError, drain_for
-# kept importable from here for callers written before the split (control.haproxy_runtime is their home)
-from control.haproxy_runtime import RuntimeSocket, ServerState
-from control.ready import warmup_paths
-from control.restart_log import RestartLog, over_budget, site_lock
-from control.site import Site, SiteProgram
-from control.underway import UnderWay
+from sitestack.control import http_answer, processes
+from sitestack.control.agent_drain import agent_clients
+from sitestack.control.counters import RestartCounts, cause_of
+from sitestack.control.drain import Drain, DrainError, drain_for
+# kept importable from here for callers written before the split (sitestack.control.haproxy_runtime is their home)
+from sitestack.control.haproxy_runtime import RuntimeSocket, ServerState
+from sitestack.control.ready import warmup_paths
+from sitestack.control.restart_log import RestartLog, over_budget, site_lock
+from sitestack.control.site import Site, SiteProgram
+from sitestack.control.underway import UnderWay
 
 __all__ = ["Policy", "RestartError", "RestartResult", "RuntimeSocket", "ServerState", "refusal", "restart_client"]
 
@@ -66,7 +66,7 @@ class RestartResult:
     reason: str
     status: str
     message: str = ""
-    cause: str = "operator"  # memory, health, rolling, reload, operator (control.counters.CAUSES)
+    cause: str = "operator"  # memory, health, rolling, reload, operator (sitestack.control.counters.CAUSES)
     old_pid: int = 0
     new_pid: int = 0
     timings: dict[str, float] = field(default_factory=dict)  # seconds since the start: out, stopped, healthy, back
@@ -313,7 +313,7 @@ def restart_client(site: Site, name: str, reason: str, policy: Policy = Policy()
     rpc: supervisord's XML-RPC proxy (default: site.rpc()).
     progress: called with one line per step.
     hung: the client is known not to answer (skip waiting for its requests; kill it if TERM does not work).
-    cause: what the restart is counted as (control.counters.CAUSES); default: the reason's first word.
+    cause: what the restart is counted as (sitestack.control.counters.CAUSES); default: the reason's first word.
     expect_pid: the pid the caller judged; another one now means someone else restarted it (deferred).
     before_start: called between the stop and the start (reload swaps the process's configuration there).
     Returns a RestartResult; it never raises for a restart that could not be done.

@@ -19,9 +19,9 @@ import xmlrpc.client
 from pathlib import Path
 from typing import Any
 
-from backup.config import BackupConfig, load
-from backup.points import complete_points
-from control.site import Site
+from sitestack.backup.config import BackupConfig, load
+from sitestack.backup.points import complete_points
+from sitestack.control.site import Site
 
 SUCCESS = 80  # supervisor.xmlrpc.Faults.SUCCESS, in a group call's results
 
@@ -147,8 +147,8 @@ def main(site: Site, argv: list[str]) -> int:
                                        "(default: the newest backup)")
     parser.add_argument("--list", action="store_true", help="list the complete backup points and stop")
     options = parser.parse_args(argv)
-    from backup.restore import plan, restore_date
-    from backup.take import BackupError, locked
+    from sitestack.backup.restore import plan, restore_date
+    from sitestack.backup.take import BackupError, locked
 
     config = backup_config(site)
     if config is None:
@@ -169,8 +169,8 @@ def main(site: Site, argv: list[str]) -> int:
 
 
 def restore(site: Site, config: BackupConfig, chosen: Any, when: str) -> int:
-    from backup.restore import verify, write_restored
-    from backup.take import BackupError
+    from sitestack.backup.restore import verify, write_restored
+    from sitestack.backup.take import BackupError
 
     print(f"restoring {config.storage} and {config.blob_dir} to backup point {chosen.point.stamp} "
           f"({chosen.point.kind}, transaction {chosen.point.tid} of {chosen.point.transaction_time})", flush=True)

@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import argparse
 
-from control.restart import Policy, restart_client
-from control.site import Site, SiteProgram
+from sitestack.control.restart import Policy, restart_client
+from sitestack.control.site import Site, SiteProgram
 
 describe = "restart every app client in turn: drain in haproxy, restart, wait for health, put back"
 

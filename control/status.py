@@ -8,9 +8,9 @@ from __future__ import annotations
 import argparse
 import time
 
-from control import http_answer, processes
-from control.counters import CAUSES, RestartCounts
-from control.site import Site
+from sitestack.control import http_answer, processes
+from sitestack.control.counters import CAUSES, RestartCounts
+from sitestack.control.site import Site
 
 describe = ("every program with its supervisor state, memory against its quota, restarts by cause and, "
             "for clients, its health URL's answer and latency")
@@ -58,7 +58,7 @@ def main(site: Site, argv: list[str]) -> int:
             problems += answer != "200"
         problems += state != "RUNNING"
         print(line.rstrip())
-    from control.backups import status_line
+    from sitestack.control.backups import status_line
 
     if backups := status_line(site):
         print(backups)

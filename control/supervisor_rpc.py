@@ -5,7 +5,7 @@ every member at once (all app clients, so the site). `sitestack.updateGroup(name
 `supervisor.reloadConfig`, adds the group's new members (they start, as any autostart program does),
 drops its stopped members that left the config, and takes the new config for the members that
 stay, which keep running; bin/sitestack reload restarts one whose command changed, drained first.
-Only bin/supervisord (control.supervisord) loads this; supervisord.conf names it in
+Only bin/supervisord (sitestack.control.supervisord) loads this; supervisord.conf names it in
 [rpcinterface:sitestack].
 """
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """var/restarting.json: which programs a restart is handling right now, and by which process.
 
-The restart routine (control.restart) writes an entry before it drains a client and removes it
+The restart routine (sitestack.control.restart) writes an entry before it drains a client and removes it
 when the client is back; the watchdog reads it and leaves such a client alone (no restart, no
 alert). An entry whose writer died (a killed `bin/sitestack rolling-restart`) does not count.
 """
@@ -11,7 +11,7 @@ import os
 import time
 from pathlib import Path
 
-from control.processes import alive
+from sitestack.control.processes import alive
 
 NAME = "restarting.json"
 

@@ -7,6 +7,6 @@ Routes: GET / (HTML notes page, X-Served-By), POST /notes (form field `text`; 30
 database read, 503 otherwise), GET /cached (Cache-Control: public, max-age=60), GET /api/jobs
 (the worker pool's queue; ?note=ID adds that note's word count). Saving a note queues a job.
 """
-from demoapp.app import application
+from sitestack.demoapp.app import application
 
 __all__ = ["application"]

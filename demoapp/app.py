@@ -19,9 +19,9 @@ import ZODB
 from transaction.interfaces import TransientError
 from ZODB.POSException import ConflictError
 
-from appserver.health import database_problem
-from demoapp import jobs, pages, store
-from worker import queue
+from sitestack.appserver.health import database_problem
+from sitestack.demoapp import jobs, pages, store
+from sitestack.worker import queue
 
 MAX_BODY = 64 * 1024
 MAX_NOTE = 2000
@@ -226,7 +226,7 @@ def dispatch(request: Request) -> Response:
 
 
 def application(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
-    """The WSGI entry point: demoapp:application."""
+    """The WSGI entry point: sitestack.demoapp:application."""
     request = Request.from_environ(environ)
     response = dispatch(request)
     headers = [

@@ -11,7 +11,7 @@ from typing import Any
 
 from BTrees.OOBTree import OOBTree
 
-from worker import queue
+from sitestack.worker import queue
 
 KIND = "count-words"
 STATS = "note_stats"
@@ -26,7 +26,7 @@ def handle(root: Any, job: queue.Job) -> str:
     """Count a note's words and remember it; returns the result recorded with the job."""
     if job.kind != KIND:
         raise ValueError(f"unknown job kind {job.kind!r}")
-    from demoapp.store import NOTES
+    from sitestack.demoapp.store import NOTES
 
     record = root[NOTES].get(job.payload) if NOTES in root else None
     if record is None:

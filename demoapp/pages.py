@@ -4,7 +4,7 @@ from __future__ import annotations
 import secrets
 from html import escape
 
-from demoapp.store import Note
+from sitestack.demoapp.store import Note
 
 STYLE = "body{font-family:sans-serif;max-width:40em;margin:2em auto}li{margin:.3em 0}small{color:#666}"
 

@@ -25,8 +25,8 @@ import ZODB
 from BTrees.Length import Length
 from BTrees.OOBTree import OOBTree
 
-from appserver import transactions
-from demoapp import jobs
+from sitestack.appserver import transactions
+from sitestack.demoapp import jobs
 
 T = TypeVar("T")
 NOTES = "notes"

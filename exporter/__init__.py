@@ -1,1 +1,1 @@
-"""exporter: the site's Prometheus exporter (see exporter.main)."""
+"""exporter: the site's Prometheus exporter (see sitestack.exporter.main)."""

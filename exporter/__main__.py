@@ -1,5 +1,5 @@
 import sys
 
-from exporter.main import main
+from sitestack.exporter.main import main
 
 sys.exit(main())

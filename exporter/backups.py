@@ -6,9 +6,9 @@ from pathlib import Path
 
 from prometheus_client.core import GaugeMetricFamily, Metric
 
-from backup.points import complete_points
-from control.restore import backup_config
-from control.site import Site
+from sitestack.backup.points import complete_points
+from sitestack.control.restore import backup_config
+from sitestack.control.site import Site
 
 
 class BackupCollector:

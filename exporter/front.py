@@ -14,8 +14,8 @@ from typing import Any
 
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 
-from control.haproxy_runtime import RuntimeSocket, ServerState
-from control.site import Site
+from sitestack.control.haproxy_runtime import RuntimeSocket, ServerState
+from sitestack.control.site import Site
 
 SERVER_STATES = ("UP", "DOWN", "DRAIN", "MAINT", "NOLB", "NOCHECK")
 VARNISH_COUNTERS = (

@@ -22,12 +22,12 @@ from typing import Any, TextIO
 from prometheus_client import CollectorRegistry, start_http_server
 from prometheus_client.core import GaugeMetricFamily, Metric
 
-from control.counters import RestartCounts
-from control.site import Site, load_site
-from exporter.backups import BackupCollector
-from exporter.front import HaproxyCollector, VarnishCollector
-from exporter.programs import HealthCollector, ProgramCollector, WatchdogCollector
-from exporter.storage import QueueCollector, ZeoCollector
+from sitestack.control.counters import RestartCounts
+from sitestack.control.site import Site, load_site
+from sitestack.exporter.backups import BackupCollector
+from sitestack.exporter.front import HaproxyCollector, VarnishCollector
+from sitestack.exporter.programs import HealthCollector, ProgramCollector, WatchdogCollector
+from sitestack.exporter.storage import QueueCollector, ZeoCollector
 
 
 def log(message: str) -> None:

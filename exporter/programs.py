@@ -1,6 +1,6 @@
 """Collectors for the supervised programs: state, memory against quota, restarts, health, watchdog.
 
-Each collector reads fresh state on every scrape (supervisor's XML-RPC, control.processes, the counter files
+Each collector reads fresh state on every scrape (supervisor's XML-RPC, sitestack.control.processes, the counter files
 in var/metrics/, one GET per client health URL) and keeps nothing between scrapes but connections.
 """
 from __future__ import annotations
@@ -12,10 +12,10 @@ from typing import Any
 
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
 
-from control import http_answer
-from control.counters import CAUSES, RestartCounts, WatchdogStats
-from control.processes import tree_rss
-from control.site import Site
+from sitestack.control import http_answer
+from sitestack.control.counters import CAUSES, RestartCounts, WatchdogStats
+from sitestack.control.processes import tree_rss
+from sitestack.control.site import Site
 
 STATES = ("STOPPED", "STARTING", "RUNNING", "BACKOFF", "STOPPING", "EXITED", "FATAL", "UNKNOWN")
 AUTOMATIC = ("memory", "health")  # the watchdog's causes

@@ -15,8 +15,8 @@ from typing import Any
 
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 
-from control.processes import established_on
-from worker import queue
+from sitestack.control.processes import established_on
+from sitestack.worker import queue
 
 
 class ZeoCollector:

@@ -1,1 +1,1 @@
-"""sitestack's event listeners: memory quotas and health checks that restart through control.restart."""
+"""sitestack's event listeners: memory quotas and health checks that restart through sitestack.control.restart."""

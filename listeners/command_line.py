@@ -1,7 +1,7 @@
 """The watchdog's command line: POLICY options, then `:: memmon ...` / `:: httpok ...` segments.
 
 See listeners/watchdog.py for the syntax; the superlance flags of each segment are parsed by
-listeners.rules (parse_memmon, parse_httpok).
+sitestack.listeners.rules (parse_memmon, parse_httpok).
 """
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from control.restart import Policy
-from listeners.rules import HealthWatch, MemoryRules, UsageError, parse_httpok, parse_memmon
+from sitestack.control.restart import Policy
+from sitestack.listeners.rules import HealthWatch, MemoryRules, UsageError, parse_httpok, parse_memmon
 
 SEPARATOR = "::"
 # Policy options: flag -> (Policy field, type, lowest value)

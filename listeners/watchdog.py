@@ -1,4 +1,4 @@
-"""One supervisor event listener for memory quotas and health checks, restarting through control.restart.
+"""One supervisor event listener for memory quotas and health checks, restarting through sitestack.control.restart.
 
     sitestack-watchdog [POLICY] [:: memmon MEMMON-ARGS] [:: httpok HTTPOK-ARGS]...
     sitestack-memmon [POLICY] MEMMON-ARGS        (superlance memmon's flags)
@@ -12,7 +12,7 @@ start-timeout in site.json wins for its programs), --max-out K, --per-hour N,
 
 On every TICK event it checks every memory rule and every URL; a URL that fails is checked again
 (--recheck apart) until it has failed --failures times in a row, so a hung client is confirmed
-within one tick. Each process is restarted at most once per tick, by control.restart.restart_client.
+within one tick. Each process is restarted at most once per tick, by sitestack.control.restart.restart_client.
 A program a restart is handling (var/restarting.json) or that haproxy has drained or in
 maintenance is left alone: no check, no restart, no alert. Right before a restart the watchdog
 reads the process again; one that changed (pid, start) since it was judged is not touched.
@@ -26,16 +26,16 @@ import time
 from dataclasses import dataclass
 from typing import Any, TextIO
 
-from control import http_answer
-from control.counters import WatchdogStats
-from control.drain import drain_for
-from control.haproxy_runtime import ServerState
-from control.processes import tree_rss
-from control.restart import RestartResult, restart_client
-from control.site import Site, load_site
-from control.underway import UnderWay
-from listeners.command_line import Settings, parse_command_line
-from listeners.rules import HealthWatch, Process, UsageError, Verdicts, out_of_rotation, over_quota, still_starting
+from sitestack.control import http_answer
+from sitestack.control.counters import WatchdogStats
+from sitestack.control.drain import drain_for
+from sitestack.control.haproxy_runtime import ServerState
+from sitestack.control.processes import tree_rss
+from sitestack.control.restart import RestartResult, restart_client
+from sitestack.control.site import Site, load_site
+from sitestack.control.underway import UnderWay
+from sitestack.listeners.command_line import Settings, parse_command_line
+from sitestack.listeners.rules import HealthWatch, Process, UsageError, Verdicts, out_of_rotation, over_quota, still_starting
 
 ALERT_EVERY = 3600.0
 

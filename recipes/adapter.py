@@ -11,7 +11,7 @@ from typing import Any
 import zc.buildout
 import zc.buildout.easy_install
 
-from recipes.errors import ConfigError
+from sitestack.recipes.errors import ConfigError
 
 
 @contextmanager

@@ -18,14 +18,14 @@ from collections.abc import MutableMapping
 from dataclasses import dataclass
 from typing import Any
 
-from recipes import convert
-from recipes.adapter import Paths, created, egg_scripts, user_errors
-from recipes.convert import Duration
-from recipes.errors import Invalid
-from recipes.files import ensure_directory
-from recipes.options import OptionReader
-from recipes.publish import PublishedProgram, publish
-from recipes.system import program_user
+from sitestack.recipes import convert
+from sitestack.recipes.adapter import Paths, created, egg_scripts, user_errors
+from sitestack.recipes.convert import Duration
+from sitestack.recipes.errors import Invalid
+from sitestack.recipes.files import ensure_directory
+from sitestack.recipes.options import OptionReader
+from sitestack.recipes.publish import PublishedProgram, publish
+from sitestack.recipes.system import program_user
 
 OPTIONS = ("host", "port", "clients", "front", "inter", "priority", "user")
 
@@ -110,7 +110,7 @@ class Recipe:
         # the agent needs nothing but the standard library and sitestack; an egg keeps the script's path
         # list well-formed (zc.buildout writes a broken one for none)
         return created(self.options) + egg_scripts(
-            self.buildout, ["supervisor"], [(self.script.name, "control.agent", "main")],
+            self.buildout, ["supervisor"], [(self.script.name, "sitestack.control.agent", "main")],
             initialization=f"sys.argv[1:1] = {self.arguments!r}")
 
     update = install

@@ -8,8 +8,8 @@ import subprocess
 import sys
 from typing import Any
 
-from recipes import convert
-from recipes.options import OptionReader
+from sitestack.recipes import convert
+from sitestack.recipes.options import OptionReader
 
 # A client (appserver + ZEO client + the demo app) is about 33 MB resident right after it starts and
 # about 40 MB once it has served; a quota below this floor would have memmon restart it for ever.

@@ -13,17 +13,17 @@ from collections.abc import MutableMapping
 from pathlib import Path
 from typing import Any
 
-from backup.config import BackupConfig, encode
-from backup.schedule import longest_gap
-from recipes import convert
-from recipes.adapter import Paths, created, egg_scripts, user_errors
-from recipes.crontab import READ_COMMAND, WRITE_COMMAND, apply_crontab, missing_program, read_crontab
-from recipes.crontab_model import DEFAULT_PATH, CronEntry, block_key, command_line, cron_line, cron_times, merge
-from recipes.crontab_model import render_crontab_block
-from recipes.errors import ConfigError, Invalid
-from recipes.files import cannot_create, ensure_directory, write_if_changed
-from recipes.options import OptionReader
-from recipes.publish import collect
+from sitestack.backup.config import BackupConfig, encode
+from sitestack.backup.schedule import longest_gap
+from sitestack.recipes import convert
+from sitestack.recipes.adapter import Paths, created, egg_scripts, user_errors
+from sitestack.recipes.crontab import READ_COMMAND, WRITE_COMMAND, apply_crontab, missing_program, read_crontab
+from sitestack.recipes.crontab_model import DEFAULT_PATH, CronEntry, block_key, command_line, cron_line, cron_times, merge
+from sitestack.recipes.crontab_model import render_crontab_block
+from sitestack.recipes.errors import ConfigError, Invalid
+from sitestack.recipes.files import cannot_create, ensure_directory, write_if_changed
+from sitestack.recipes.options import OptionReader
+from sitestack.recipes.publish import collect
 
 OPTIONS = (
     "location", "keep", "full", "incremental", "pack", "pack-days", "max-age", "storage", "blob-dir",
@@ -138,7 +138,7 @@ class Recipe:
         # the backups themselves are never registered with buildout: removing the part keeps them
         ensure_directory(self.config.location, 0o700)
         write_if_changed(self.json, encode(self.config))
-        paths += egg_scripts(self.buildout, list(EGGS), [(self.name, "backup.cli", "main")],
+        paths += egg_scripts(self.buildout, list(EGGS), [(self.name, "sitestack.backup.cli", "main")],
                              initialization=f"sys.argv[1:1] = ['--config', {str(self.json)!r}]")
         with user_errors(self.name):
             changed = apply_crontab(self.read, self.write, lambda text: merge(text, self.block, self.key))

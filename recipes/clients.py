@@ -8,14 +8,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from recipes import convert
-from recipes.adapter import Paths, created, egg_scripts, resolve, user_errors
-from recipes.application import check_importable, installed_option, memory_quota
-from recipes.errors import Invalid
-from recipes.files import ensure_directory
-from recipes.system import chown_tree, program_user
-from recipes.options import OptionReader
-from recipes.publish import PublishedProgram, publish
+from sitestack.recipes import convert
+from sitestack.recipes.adapter import Paths, created, egg_scripts, resolve, user_errors
+from sitestack.recipes.application import check_importable, installed_option, memory_quota
+from sitestack.recipes.errors import Invalid
+from sitestack.recipes.files import ensure_directory
+from sitestack.recipes.system import chown_tree, program_user
+from sitestack.recipes.options import OptionReader
+from sitestack.recipes.publish import PublishedProgram, publish
 
 OPTIONS = (
     "count", "host", "base-port", "zeo-address", "application", "health-path", "threads",
@@ -87,7 +87,7 @@ def application(text: str) -> str:
     """A WSGI callable as module:callable (both may be dotted)."""
     value = text.strip()
     if not _APPLICATION.fullmatch(value):
-        raise Invalid("expected module:callable such as demoapp:application")
+        raise Invalid("expected module:callable such as sitestack.demoapp:application")
     return value
 
 
@@ -140,7 +140,7 @@ def read_clients(reader: OptionReader) -> Clients:
     return Clients(
         clients=tuple(Client(i, host, base_port + i - 1) for i in range(1, count + 1)),
         zeo_address=convert.join_address(*zeo) if zeo else "",
-        application=reader.get("application", application, "demoapp:application"),
+        application=reader.get("application", application, "sitestack.demoapp:application"),
         health_path=reader.get("health-path", health_path, "/health"),
         threads=reader.get("threads", lambda t: convert.integer(t, 1, 256), 4),
         connect_timeout=reader.get("connect-timeout", seconds, 60),
@@ -232,7 +232,7 @@ class Recipe:
             paths += egg_scripts(
                 self.buildout,
                 self.eggs,
-                [(client.name, "appserver", "main")],
+                [(client.name, "sitestack.appserver", "main")],
                 initialization=f"sys.argv[1:1] = {arguments!r}",
             )
         return paths

@@ -24,9 +24,9 @@ from typing import Any
 
 import zc.buildout
 
-from recipes import convert
-from recipes.errors import ConfigError, Invalid, Problem
-from recipes.options import OptionReader
+from sitestack.recipes import convert
+from sitestack.recipes.errors import ConfigError, Invalid, Problem
+from sitestack.recipes.options import OptionReader
 
 OPTIONS = ("hosts", "role", "clients", "client-port", "zeo-port")
 ROLES = ("db", "app", "front")

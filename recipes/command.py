@@ -20,7 +20,7 @@ import zc.buildout
 import zc.buildout.buildout
 import zc.buildout.configparser
 
-from recipes.config_file import check_config_file, config_file_name
+from sitestack.recipes.config_file import check_config_file, config_file_name
 
 _Buildout = zc.buildout.buildout.Buildout
 DIRECTORY_OPTIONS = ("directory", "bin-directory", "parts-directory", "eggs-directory", "develop-eggs-directory")

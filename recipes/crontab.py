@@ -14,9 +14,9 @@ from collections.abc import Callable, Mapping, MutableMapping
 from pathlib import Path
 from typing import Any
 
-from recipes import convert
-from recipes.adapter import Paths, user_errors
-from recipes.crontab_model import (
+from sitestack.recipes import convert
+from sitestack.recipes.adapter import Paths, user_errors
+from sitestack.recipes.crontab_model import (
     DEFAULT_PATH,
     CronEntry,
     block_key,
@@ -29,9 +29,9 @@ from recipes.crontab_model import (
     remove,
     render_crontab_block,
 )
-from recipes.errors import ConfigError
-from recipes.files import ensure_directory
-from recipes.options import OptionReader
+from sitestack.recipes.errors import ConfigError
+from sitestack.recipes.files import ensure_directory
+from sitestack.recipes.options import OptionReader
 
 OPTIONS = ("times", "command", "read-command", "write-command", "environment", "enabled")
 READ_COMMAND = "crontab -l"

@@ -11,9 +11,9 @@ import re
 import shlex
 from dataclasses import dataclass
 
-from recipes import convert
-from recipes.errors import ConfigError, Invalid
-from recipes.render import render
+from sitestack.recipes import convert
+from sitestack.recipes.errors import ConfigError, Invalid
+from sitestack.recipes.render import render
 
 # cron's own PATH is /usr/bin:/bin; supervisord's children (haproxy, varnishd) live in sbin.
 DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"

@@ -11,20 +11,20 @@ from collections.abc import MutableMapping
 from dataclasses import dataclass
 from typing import Any
 
-from recipes import convert
-from recipes.adapter import Paths, created, egg_scripts, user_errors
-from recipes.errors import Invalid
-from recipes.files import ensure_directory, write_if_changed
-from recipes.options import OptionReader
-from recipes.publish import PublishedProgram, publish
-from recipes.render import render
-from recipes.system import EXTRA_PATH, find_binary
+from sitestack.recipes import convert
+from sitestack.recipes.adapter import Paths, created, egg_scripts, user_errors
+from sitestack.recipes.errors import Invalid
+from sitestack.recipes.files import ensure_directory, write_if_changed
+from sitestack.recipes.options import OptionReader
+from sitestack.recipes.publish import PublishedProgram, publish
+from sitestack.recipes.render import render
+from sitestack.recipes.system import EXTRA_PATH, find_binary
 
 OPTIONS = (
     "host", "port", "public", "site-json", "varnish-workdir", "varnishstat", "zeo-address", "zeo-storage",
     "timeout", "priority", "job", "scrape-interval", "alert-after", "eggs",
 )
-EGGS = ("prometheus-client", "psutil", "supervisor", "ZEO", "ZODB", "waitress")  # worker.queue: via appserver
+EGGS = ("prometheus-client", "psutil", "supervisor", "ZEO", "ZODB", "waitress")  # sitestack.worker.queue: via appserver
 EVENTS = "PROCESS_STATE_EXITED"
 
 
@@ -132,7 +132,7 @@ class Recipe:
         ensure_directory(self.directory)
         write_if_changed(self.alerts_yml, render_alert_rules(self.exporter))
         write_if_changed(self.prometheus_yml, render_prometheus_config(self.exporter, str(self.alerts_yml)))
-        paths += egg_scripts(self.buildout, self.eggs, [(self.name, "exporter.main", "main")],
+        paths += egg_scripts(self.buildout, self.eggs, [(self.name, "sitestack.exporter.main", "main")],
                              initialization=f"sys.argv[1:1] = {self.arguments!r}")
         return paths
 

@@ -9,16 +9,16 @@ from collections.abc import MutableMapping
 from dataclasses import dataclass
 from typing import Any
 
-from recipes import convert
-from recipes.adapter import Paths, created, user_errors
-from recipes.convert import Duration
-from recipes.description import Consumer
-from recipes.errors import ConfigError, Invalid, Problem
-from recipes.files import ensure_directory, write_if_changed
-from recipes.options import OptionReader
-from recipes.publish import PublishedProgram, publish
-from recipes.render import render
-from recipes.system import blocked_directory, existing_user, read_binary, share_of_cores
+from sitestack.recipes import convert
+from sitestack.recipes.adapter import Paths, created, user_errors
+from sitestack.recipes.convert import Duration
+from sitestack.recipes.description import Consumer
+from sitestack.recipes.errors import ConfigError, Invalid, Problem
+from sitestack.recipes.files import ensure_directory, write_if_changed
+from sitestack.recipes.options import OptionReader
+from sitestack.recipes.publish import PublishedProgram, publish
+from sitestack.recipes.render import render
+from sitestack.recipes.system import blocked_directory, existing_user, read_binary, share_of_cores
 
 OPTIONS = (
     "servers", "health-path", "host", "port", "maxconn", "global-maxconn", "check-interval",
@@ -54,7 +54,7 @@ class Server:
 
 @dataclass(frozen=True)
 class AgentCheck:
-    """haproxy asks the agent on the server's host (control.agent) for the server's state."""
+    """haproxy asks the agent on the server's host (sitestack.control.agent) for the server's state."""
 
     port: int
     inter: Duration = Duration(1000)

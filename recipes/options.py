@@ -5,7 +5,7 @@ import difflib
 from collections.abc import Callable, Iterable, Mapping
 from typing import TypeVar
 
-from recipes.errors import ConfigError, Invalid, Problem
+from sitestack.recipes.errors import ConfigError, Invalid, Problem
 
 T = TypeVar("T")
 _MISSING = object()

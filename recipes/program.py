@@ -9,9 +9,9 @@ from __future__ import annotations
 from collections.abc import MutableMapping
 from typing import Any
 
-from recipes.adapter import user_errors
-from recipes.options import OptionReader
-from recipes.program_model import (
+from sitestack.recipes.adapter import user_errors
+from sitestack.recipes.options import OptionReader
+from sitestack.recipes.program_model import (
     GROUP_OPTIONS,
     LISTENER_OWN_OPTIONS,
     OWN_OPTIONS,
@@ -19,8 +19,8 @@ from recipes.program_model import (
     read_listener,
     read_program,
 )
-from recipes.publish import publish
-from recipes.supervisor_model import LISTENER_OPTIONS, PROGRAM_OPTIONS
+from sitestack.recipes.publish import publish
+from sitestack.recipes.supervisor_model import LISTENER_OPTIONS, PROGRAM_OPTIONS
 
 
 class Program:

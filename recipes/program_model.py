@@ -7,11 +7,11 @@ import socket
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from recipes import convert
-from recipes.errors import Invalid
-from recipes.options import OptionReader
-from recipes.publish import PublishedProgram
-from recipes.supervisor_model import (LISTENER_OPTIONS, PROGRAM_OPTIONS, _events, check_value, escape_percent,
+from sitestack.recipes import convert
+from sitestack.recipes.errors import Invalid
+from sitestack.recipes.options import OptionReader
+from sitestack.recipes.publish import PublishedProgram
+from sitestack.recipes.supervisor_model import (LISTENER_OPTIONS, PROGRAM_OPTIONS, _events, check_value, escape_percent,
                                       pool_names_apart, split_structural)
 
 # sitestack's own options (dashes, like every sitestack part); supervisor's options keep supervisor's

@@ -11,23 +11,23 @@ from collections.abc import MutableMapping
 from pathlib import Path
 from typing import Any
 
-from recipes import convert
-from recipes.adapter import Paths, egg_scripts, user_errors
-from recipes.application import MIN_MEMORY_QUOTA
-from recipes.clients import requirements
-from recipes.errors import Invalid
-from recipes.files import ensure_directory
-from recipes.options import OptionReader
-from recipes.program_model import OWN_OPTIONS, read_program
-from recipes.publish import publish
-from recipes.supervisor_model import PROGRAM_OPTIONS
-from recipes.system import chown_tree, program_user
+from sitestack.recipes import convert
+from sitestack.recipes.adapter import Paths, egg_scripts, user_errors
+from sitestack.recipes.application import MIN_MEMORY_QUOTA
+from sitestack.recipes.clients import requirements
+from sitestack.recipes.errors import Invalid
+from sitestack.recipes.files import ensure_directory
+from sitestack.recipes.options import OptionReader
+from sitestack.recipes.program_model import OWN_OPTIONS, read_program
+from sitestack.recipes.publish import publish
+from sitestack.recipes.supervisor_model import PROGRAM_OPTIONS
+from sitestack.recipes.system import chown_tree, program_user
 
 WORKER_OPTIONS = (
     "zeo-address", "handler", "time-limit", "max-jobs", "lease", "max-attempts", "poll-interval",
     "work-delay", "connect-timeout", "eggs",
 )
-EGGS = ("ZEO", "ZODB", "waitress")  # demoapp.jobs imports demoapp, which imports appserver
+EGGS = ("ZEO", "ZODB", "waitress")  # sitestack.demoapp.jobs imports demoapp, which imports appserver
 # sitestack's defaults for a pool; any of them can be set in the part
 DEFAULTS = {
     "process_name": "%(program_name)s_%(process_num)02d",
@@ -42,7 +42,7 @@ DEFAULTS = {
 def _handler(text: str) -> str:
     module, sep, attribute = text.strip().partition(":")
     if not sep or not module or not attribute or any(c.isspace() for c in text.strip()):
-        raise Invalid("expected module:callable such as demoapp.jobs:handle")
+        raise Invalid("expected module:callable such as sitestack.demoapp.jobs:handle")
     return text.strip()
 
 
@@ -65,7 +65,7 @@ def worker_arguments(reader: OptionReader, blob_cache: Path, startsecs: int) -> 
     arguments = [
         "--zeo", convert.join_address(*zeo) if zeo else "",
         "--blob-cache", str(blob_cache),
-        "--handler", reader.get("handler", _handler, "demoapp.jobs:handle"),
+        "--handler", reader.get("handler", _handler, "sitestack.demoapp.jobs:handle"),
         "--time-limit", f"{reader.get('time-limit', _seconds(0, 10**7), 3600.0):g}",
         "--max-jobs", str(reader.get("max-jobs", lambda t: convert.integer(t, 0), 1000)),
         "--lease", f"{reader.get('lease', _seconds(0.1, 86400), 30.0):g}",
@@ -116,7 +116,7 @@ class Recipe:
         ensure_directory(self.blob_cache, 0o700)
         if self.user:
             chown_tree(self.blob_cache, self.user)
-        return egg_scripts(self.buildout, self.eggs, [(self.name, "worker", "main")],
+        return egg_scripts(self.buildout, self.eggs, [(self.name, "sitestack.worker", "main")],
                            initialization=f"sys.argv[1:1] = {self.arguments!r}")
 
     update = install

@@ -17,9 +17,9 @@ from __future__ import annotations
 from collections.abc import Mapping, MutableMapping
 from dataclasses import dataclass, field
 
-from recipes import convert
-from recipes.description import CONSUMERS, Consumer
-from recipes.errors import ConfigError, Invalid, Problem
+from sitestack.recipes import convert
+from sitestack.recipes.description import CONSUMERS, Consumer
+from sitestack.recipes.errors import ConfigError, Invalid, Problem
 
 
 @dataclass(frozen=True)
@@ -162,7 +162,7 @@ def _kind(text: str) -> str:
 
 def _settings(text: str, kind: str) -> tuple[tuple[str, str], ...]:
     """`key=value` lines, checked against supervisor's options for the kind of section."""
-    from recipes.supervisor_model import LISTENER_OPTIONS, PROGRAM_OPTIONS, convert_settings
+    from sitestack.recipes.supervisor_model import LISTENER_OPTIONS, PROGRAM_OPTIONS, convert_settings
 
     pairs = []
     for line in text.splitlines():

@@ -1,18 +1,28 @@
 """Rendering: one jinja2 template per generated file, strict, with named escaping filters."""
 from __future__ import annotations
 
+import importlib.resources
 import shlex
 from pathlib import Path
 from typing import Any
 
 import jinja2
 
-TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
+
+def templates_directory() -> Path:
+    """The folder of the installed sitestack.templates package (templates/ in a checkout's editable install)."""
+    found = importlib.resources.files("sitestack.templates")
+    if not isinstance(found, Path):  # a zipped install: jinja2's FileSystemLoader needs a real folder
+        raise RuntimeError(f"sitestack.templates is not a folder on disk (found {found!r})")
+    return found
+
+
+TEMPLATES = templates_directory()
 
 
 def supervisor_escape(value: object) -> str:
     """Escape '%' for supervisor, keeping its own expansions such as %(program_name)s."""
-    from recipes.supervisor_model import escape_percent
+    from sitestack.recipes.supervisor_model import escape_percent
 
     return escape_percent(str(value))
 
@@ -24,7 +34,7 @@ def shell_quote(value: object) -> str:
 
 def watchdog_arguments(rules: Any) -> str:
     """The watchdog's typed rules as its command-line arguments (memmon/httpok flags)."""
-    from recipes.watchdog_rules import watchdog_arguments as arguments
+    from sitestack.recipes.watchdog_rules import watchdog_arguments as arguments
 
     return arguments(rules)
 

@@ -9,21 +9,21 @@ from collections.abc import Callable, MutableMapping
 from pathlib import Path
 from typing import Any, TypeVar
 
-from recipes import digests
-from recipes.adapter import Paths, egg_scripts, user_errors
-from recipes.errors import Invalid, Problem
-from recipes.files import (cannot_create, ensure_directory, private_directory, read_or_create_secret,
+from sitestack.recipes import digests
+from sitestack.recipes.adapter import Paths, egg_scripts, user_errors
+from sitestack.recipes.errors import Invalid, Problem
+from sitestack.recipes.files import (cannot_create, ensure_directory, private_directory, read_or_create_secret,
                            write_if_changed)
-from recipes.options import OptionReader
-from recipes.render import render
-from recipes.supervisor_build import (claim_address, control_server, default_listeners, site_description,
+from sitestack.recipes.options import OptionReader
+from sitestack.recipes.render import render
+from sitestack.recipes.supervisor_build import (claim_address, control_server, default_listeners, site_description,
                                       with_listener_credentials)
-from recipes.supervisor_lines import parse_group, parse_listener
-from recipes.supervisor_model import SupervisorConfig, check_value
-from recipes.supervisor_programs import Gathered, agent_of, backup_of, balancer_of, gather
-from recipes.supervisor_settings import (lines, read_control, read_sections, read_supervisord, read_watchdog,
+from sitestack.recipes.supervisor_lines import parse_group, parse_listener
+from sitestack.recipes.supervisor_model import SupervisorConfig, check_value
+from sitestack.recipes.supervisor_programs import Gathered, agent_of, backup_of, balancer_of, gather
+from sitestack.recipes.supervisor_settings import (lines, read_control, read_sections, read_supervisord, read_watchdog,
                                          running_as_root)
-from recipes.supervisor_validate import validate
+from sitestack.recipes.supervisor_validate import validate
 
 OPTIONS = (
     # collective.recipe.supervisor's names
@@ -36,7 +36,7 @@ OPTIONS = (
     "memmon-email", "listener-events", "httpok-timeout", "watchdog-grace", "eggs", "balancer", "mode",
     "system-conf", "backup", "agent",
 )
-LISTENERS = ("watchdog", "memmon", "httpok")  # bin/sitestack-<kind>: listeners.watchdog.<kind>
+LISTENERS = ("watchdog", "memmon", "httpok")  # bin/sitestack-<kind>: sitestack.listeners.watchdog.<kind>
 SUPERLANCE_SCRIPTS = ("memmon", "httpok", "crashmail", "crashmailbatch", "fatalmailbatch", "crashsms")
 
 
@@ -182,16 +182,16 @@ class Recipe:
         """bin/supervisord, bin/supervisorctl, bin/sitestack, the watchdog's and superlance's scripts."""
         scripts = [(f"{self.name}ctl", "supervisor.supervisorctl", "main")]
         if self.mode != "conf.d":
-            scripts.insert(0, (f"{self.name}d", "control.supervisord", "main"))
+            scripts.insert(0, (f"{self.name}d", "sitestack.control.supervisord", "main"))
         paths: list[str] = egg_scripts(self.buildout, ["supervisor", *self.plugins, *self.eggs], scripts,
                                        initialization=f"sys.argv[1:1] = ['-c', {str(control_conf)!r}]")
         site = f"sys.argv[1:1] = ['--site', {str(self.site_json)!r}]"
         # restore opens the FileStorage and runs repozo: ZODB's eggs, when the site has a backup part
-        # psutil: control.processes answers every process question (status, restarts, reload, check)
+        # psutil: sitestack.control.processes answers every process question (status, restarts, reload, check)
         sitestack_eggs = ["supervisor", "psutil", *self.eggs, *(["ZEO"] if self.backup else [])]
-        paths += egg_scripts(self.buildout, sitestack_eggs, [("sitestack", "control.cli", "main")], initialization=site)
+        paths += egg_scripts(self.buildout, sitestack_eggs, [("sitestack", "sitestack.control.cli", "main")], initialization=site)
         paths += egg_scripts(self.buildout, ["supervisor", "psutil", *self.eggs],
-                             [(f"sitestack-{kind}", "listeners.watchdog", kind) for kind in LISTENERS],
+                             [(f"sitestack-{kind}", "sitestack.listeners.watchdog", kind) for kind in LISTENERS],
                              initialization=site)
         if "superlance" in self.plugins:
             paths += egg_scripts(self.buildout, ["supervisor", *self.plugins],

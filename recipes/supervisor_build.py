@@ -6,13 +6,13 @@ import dataclasses
 from pathlib import Path
 from typing import Any
 
-from recipes.description import Balancer, ControlServer, Site, SiteProgram
-from recipes.errors import Invalid
-from recipes.options import OptionReader
-from recipes.program_model import process_names
-from recipes.publish import PublishedProgram
-from recipes.supervisor_model import EventListener, Group, Program, SupervisorConfig, split_structural
-from recipes.watchdog_rules import default_rules
+from sitestack.recipes.description import Balancer, ControlServer, Site, SiteProgram
+from sitestack.recipes.errors import Invalid
+from sitestack.recipes.options import OptionReader
+from sitestack.recipes.program_model import process_names
+from sitestack.recipes.publish import PublishedProgram
+from sitestack.recipes.supervisor_model import EventListener, Group, Program, SupervisorConfig, split_structural
+from sitestack.recipes.watchdog_rules import default_rules
 
 
 def program_from_part(published: PublishedProgram, log_dir: Path) -> Program:
@@ -113,7 +113,7 @@ def default_listeners(programs: list[Program], groups: list[Group], bin_dir: Pat
                       events: str, timeout: int, email: str, log_dir: Path | None = None,
                       grace: int | None = None) -> list[EventListener]:
     """The watchdog: one sitestack-watchdog process does superlance's memmon and every httpok
-    (listeners/), and restarts through control.restart: drained in haproxy first, so no request is lost."""
+    (listeners/), and restarts through sitestack.control.restart: drained in haproxy first, so no request is lost."""
     rules = default_rules(programs, groups, timeout, email, grace)
     if not rules:
         return []
@@ -137,7 +137,7 @@ def site_description(directory: Path, conf: Path, config: SupervisorConfig, bala
         for process in _process_names(p, group_of.get(p.name, ""))
     )
     extra: dict[str, Any] = {"backup": backup} if backup else {}
-    if agent:  # haproxy's agent-check on this host: the restart routine drains through it (control.agent_drain)
+    if agent:  # haproxy's agent-check on this host: the restart routine drains through it (sitestack.control.agent_drain)
         extra["agent"] = agent
     site = Site(directory, conf, programs, balancer, extra, control)
     return site.dumps()

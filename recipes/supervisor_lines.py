@@ -16,9 +16,9 @@ from collections.abc import Mapping
 from typing import TypedDict
 from urllib.parse import urlsplit
 
-from recipes import convert
-from recipes.errors import Invalid
-from recipes.supervisor_model import (
+from sitestack.recipes import convert
+from sitestack.recipes.errors import Invalid
+from sitestack.recipes.supervisor_model import (
     LISTENER_OPTIONS,
     PROGRAM_OPTIONS,
     EventListener,

@@ -6,12 +6,12 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from recipes import convert
-from recipes.description import Consumer
-from recipes.errors import Invalid
+from sitestack.recipes import convert
+from sitestack.recipes.description import Consumer
+from sitestack.recipes.errors import Invalid
 
-if TYPE_CHECKING:  # recipes.watchdog_rules builds on this module
-    from recipes.watchdog_rules import WatchdogRules
+if TYPE_CHECKING:  # sitestack.recipes.watchdog_rules builds on this module
+    from sitestack.recipes.watchdog_rules import WatchdogRules
 
 Settings = tuple[tuple[str, str], ...]
 SIGNALS = ("TERM", "HUP", "INT", "QUIT", "KILL", "USR1", "USR2")
@@ -187,7 +187,7 @@ class EventListener:
         """The whole command, as supervisord.conf says it (before %-escaping)."""
         if not self.rules:
             return self.command
-        from recipes.watchdog_rules import watchdog_arguments
+        from sitestack.recipes.watchdog_rules import watchdog_arguments
 
         return f"{self.command} {watchdog_arguments(self.rules)}"
 
@@ -245,6 +245,6 @@ class SupervisorConfig:
     groups: tuple[Group, ...] = ()
     includes: tuple[str, ...] = ()
     rpc: bool = True
-    # bin/supervisord is sitestack's own (control.supervisord), so it can load control.supervisor_rpc
+    # bin/supervisord is sitestack's own (sitestack.control.supervisord), so it can load sitestack.control.supervisor_rpc
     sitestack_rpc: bool = False
     extra_sections: tuple[tuple[str, Settings], ...] = field(default_factory=tuple)

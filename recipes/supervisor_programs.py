@@ -9,14 +9,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from recipes import convert
-from recipes.description import Balancer
-from recipes.errors import ConfigError, Invalid
-from recipes.options import OptionReader
-from recipes.publish import collect, publishes_programs
-from recipes.supervisor_build import automatic_groups, claim_address, listener_from_part, program_from_part
-from recipes.supervisor_lines import is_program_line, parse_program
-from recipes.supervisor_model import EventListener, Group, Program
+from sitestack.recipes import convert
+from sitestack.recipes.description import Balancer
+from sitestack.recipes.errors import ConfigError, Invalid
+from sitestack.recipes.options import OptionReader
+from sitestack.recipes.publish import collect, publishes_programs
+from sitestack.recipes.supervisor_build import automatic_groups, claim_address, listener_from_part, program_from_part
+from sitestack.recipes.supervisor_lines import is_program_line, parse_program
+from sitestack.recipes.supervisor_model import EventListener, Group, Program
 
 Buildout = Mapping[str, Mapping[str, str]]
 

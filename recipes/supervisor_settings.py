@@ -6,10 +6,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from recipes import convert
-from recipes.errors import Invalid
-from recipes.options import OptionReader
-from recipes.supervisor_model import Control, Supervisord, _events, check_value
+from sitestack.recipes import convert
+from sitestack.recipes.errors import Invalid
+from sitestack.recipes.options import OptionReader
+from sitestack.recipes.supervisor_model import Control, Supervisord, _events, check_value
 
 SECTIONS = ("global", "ctl", "http", "rpc", "services")
 LOGLEVELS = ("critical", "error", "warn", "info", "debug", "trace", "blather")

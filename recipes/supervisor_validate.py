@@ -4,9 +4,9 @@ from __future__ import annotations
 import os
 import shlex
 
-from recipes import convert
-from recipes.errors import Invalid, Problem
-from recipes.supervisor_model import SupervisorConfig, pool_names_apart
+from sitestack.recipes import convert
+from sitestack.recipes.errors import Invalid, Problem
+from sitestack.recipes.supervisor_model import SupervisorConfig, pool_names_apart
 
 
 def validate(config: SupervisorConfig) -> list[Problem]:

@@ -9,9 +9,9 @@ import shutil
 import stat
 from pathlib import Path
 
-from recipes import convert
-from recipes.errors import Invalid
-from recipes.options import OptionReader
+from sitestack.recipes import convert
+from sitestack.recipes.errors import Invalid
+from sitestack.recipes.options import OptionReader
 
 # Debian keeps daemons in sbin, which is not on a normal user's PATH.
 EXTRA_PATH = ("/usr/sbin", "/sbin")

@@ -10,16 +10,16 @@ from collections.abc import MutableMapping
 from dataclasses import dataclass
 from typing import Any
 
-from recipes import convert
-from recipes.adapter import Paths, created, user_errors
-from recipes.convert import Duration
-from recipes.description import Consumer
-from recipes.errors import Invalid
-from recipes.files import ensure_directory, read_or_create_secret, write_if_changed
-from recipes.options import OptionReader
-from recipes.publish import PublishedProgram, publish
-from recipes.render import render
-from recipes.system import blocked_directory, read_binary, share_of_cores
+from sitestack.recipes import convert
+from sitestack.recipes.adapter import Paths, created, user_errors
+from sitestack.recipes.convert import Duration
+from sitestack.recipes.description import Consumer
+from sitestack.recipes.errors import Invalid
+from sitestack.recipes.files import ensure_directory, read_or_create_secret, write_if_changed
+from sitestack.recipes.options import OptionReader
+from sitestack.recipes.publish import PublishedProgram, publish
+from sitestack.recipes.render import render
+from sitestack.recipes.system import blocked_directory, read_binary, share_of_cores
 
 OPTIONS = (
     "backend", "probe-path", "host", "port", "admin-port", "storage", "purge-allow",

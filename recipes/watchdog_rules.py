@@ -1,7 +1,7 @@
 """The watchdog's default rules, from the programs' typed description: memmon quotas per group or
 program, one httpok per watched health URL.
 
-The rules are listeners.rules' own types (MemoryRules, HealthWatch), the ones the watchdog decodes
+The rules are sitestack.listeners.rules' own types (MemoryRules, HealthWatch), the ones the watchdog decodes
 its command line into; `watchdog_arguments` (a template filter) prints them in that one grammar,
 superlance's memmon/httpok flags, so operators see the rules in `ps` and supervisorctl.
 Pure: no zc.buildout, no filesystem.
@@ -11,11 +11,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from listeners.rules import HealthWatch, MemoryRules
-from recipes import convert
-from recipes.program_model import process_names
-from recipes.errors import Invalid
-from recipes.supervisor_model import Group, Program
+from sitestack.listeners.rules import HealthWatch, MemoryRules
+from sitestack.recipes import convert
+from sitestack.recipes.program_model import process_names
+from sitestack.recipes.errors import Invalid
+from sitestack.recipes.supervisor_model import Group, Program
 
 
 @dataclass(frozen=True)

@@ -6,12 +6,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from recipes import convert
-from recipes.adapter import Paths, created, egg_scripts, user_errors
-from recipes.files import cannot_create, ensure_directory, private_directory, write_if_changed
-from recipes.options import OptionReader
-from recipes.publish import PublishedProgram, publish
-from recipes.render import render
+from sitestack.recipes import convert
+from sitestack.recipes.adapter import Paths, created, egg_scripts, user_errors
+from sitestack.recipes.files import cannot_create, ensure_directory, private_directory, write_if_changed
+from sitestack.recipes.options import OptionReader
+from sitestack.recipes.publish import PublishedProgram, publish
+from sitestack.recipes.render import render
 
 OPTIONS = ("host", "port", "storage", "blob-dir", "priority", "group", "invalidation-queue-size", "eggs")
 EGGS = ("ZEO", "ZODB")

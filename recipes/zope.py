@@ -20,13 +20,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from recipes import convert
-from recipes.adapter import Paths, user_errors
-from recipes.errors import Invalid
-from recipes.files import ensure_directory
-from recipes.options import OptionReader
-from recipes.publish import PublishedProgram, publish
-from recipes.system import chown_tree, program_user
+from sitestack.recipes import convert
+from sitestack.recipes.adapter import Paths, user_errors
+from sitestack.recipes.errors import Invalid
+from sitestack.recipes.files import ensure_directory
+from sitestack.recipes.options import OptionReader
+from sitestack.recipes.publish import PublishedProgram, publish
+from sitestack.recipes.system import chown_tree, program_user
 
 OPTIONS = ("instances", "zeoserver", "health-path", "memory-quota", "priority", "group", "start-timeout",
            "user", "zeo-priority", "zeo-group")
@@ -174,7 +174,7 @@ class AdminUser:
     """
 
     def __init__(self, buildout: Any, name: str, options: MutableMapping[str, str]) -> None:
-        from recipes.files import read_or_create_secret
+        from sitestack.recipes.files import read_or_create_secret
 
         with user_errors(name):
             reader = OptionReader(options, ("user-name", "password-file"))

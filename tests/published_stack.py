@@ -7,7 +7,7 @@ from pathlib import Path
 
 from buildout_harness import SiteBuildout, site_buildout
 
-from recipes.publish import PublishedProgram, publish
+from sitestack.recipes.publish import PublishedProgram, publish
 
 
 def published(buildout: SiteBuildout, name: str, programs: Sequence[PublishedProgram]) -> None:

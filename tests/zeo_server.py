@@ -7,7 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from recipes.zeoserver import ZeoServer, render_zeo_conf
+from sitestack.recipes.zeoserver import ZeoServer, render_zeo_conf
 from support import free_port, poll_for, tail
 
 

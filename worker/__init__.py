@@ -1,6 +1,6 @@
-"""worker: a pool process that consumes jobs queued in the ZODB (see worker.queue).
+"""worker: a pool process that consumes jobs queued in the ZODB (see sitestack.worker.queue).
 
-    python -m worker --zeo 127.0.0.1:8100 --blob-cache var/blobcache [--handler demoapp.jobs:handle]
+    python -m sitestack.worker --zeo 127.0.0.1:8100 --blob-cache var/blobcache [--handler sitestack.demoapp.jobs:handle]
         [--time-limit 3600] [--max-jobs 1000] [--min-runtime 2] [--lease 30] [--max-attempts 5]
         [--poll-interval 0.5] [--work-delay 0] [--connect-timeout 60] [--name worker_00]
 
@@ -8,6 +8,6 @@ It exits with status 0 after --time-limit seconds or --max-jobs jobs (so memory 
 returned; supervisor starts a fresh one), after SIGTERM (a job in progress is handed back), and
 with 1 when it cannot start.
 """
-from worker.runner import main
+from sitestack.worker.runner import main
 
 __all__ = ["main"]

@@ -1,6 +1,6 @@
-"""`python -m worker`: see the package docstring for the arguments."""
+"""`python -m sitestack.worker`: see the package docstring for the arguments."""
 import sys
 
-from worker.runner import main
+from sitestack.worker.runner import main
 
 sys.exit(main())

@@ -36,7 +36,7 @@ from typing import Any, TypeVar
 import ZODB
 from BTrees.OOBTree import OOBTree
 
-from appserver import transactions
+from sitestack.appserver import transactions
 
 T = TypeVar("T")
 PENDING = "jobs_pending"

@@ -17,9 +17,9 @@ from types import FrameType
 import ZODB
 from transaction.interfaces import TransientError
 
-from appserver.database import StartupError, open_database
-from appserver.settings import Address, address, bounded
-from worker import queue
+from sitestack.appserver.database import StartupError, open_database
+from sitestack.appserver.settings import Address, address, bounded
+from sitestack.worker import queue
 
 log = logging.getLogger("worker")
 PLANNED_EXIT = 0  # supervisor's default exitcodes: a planned exit is "expected", and is restarted
@@ -46,7 +46,7 @@ class Settings:
 def handler_name(text: str) -> str:
     module, sep, attribute = text.partition(":")
     if not sep or not module or not attribute:
-        raise argparse.ArgumentTypeError(f"expected MODULE:CALLABLE such as demoapp.jobs:handle (got {text!r})")
+        raise argparse.ArgumentTypeError(f"expected MODULE:CALLABLE such as sitestack.demoapp.jobs:handle (got {text!r})")
     return text
 
 
@@ -57,7 +57,7 @@ def parse_arguments(argv: Sequence[str] | None = None) -> Settings:
         help="worker name (default: supervisor's process name, e.g. worker_00)")
     add("--zeo", required=True, type=address, help="HOST:PORT of the ZEO server")
     add("--blob-cache", required=True, type=Path, help="directory under which each worker keeps its blob cache")
-    add("--handler", default="demoapp.jobs:handle", type=handler_name, help="MODULE:CALLABLE(root, job) -> str")
+    add("--handler", default="sitestack.demoapp.jobs:handle", type=handler_name, help="MODULE:CALLABLE(root, job) -> str")
     add("--time-limit", default=3600.0, type=bounded(float, 0, 10**7),
         help="exit (status 0) after this many seconds; 0 = no limit")
     add("--max-jobs", default=1000, type=bounded(int, 0, 10**9), help="exit (status 0) after this many jobs; 0 = no limit")

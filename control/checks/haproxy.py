@@ -3,8 +3,8 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from control.checks import FAIL, OK, Finding, run, words
-from recipes.description import Site
+from sitestack.control.checks import FAIL, OK, Finding, run, words
+from sitestack.recipes.description import Site
 
 
 def check_haproxy(site: Site) -> Iterator[Finding]:

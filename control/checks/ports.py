@@ -6,9 +6,9 @@ import socket
 from collections.abc import Iterator
 from pathlib import Path
 
-from control import processes
-from control.checks import FAIL, OK, Finding
-from recipes.description import Site
+from sitestack.control import processes
+from sitestack.control.checks import FAIL, OK, Finding
+from sitestack.recipes.description import Site
 
 
 def site_addresses(site: Site) -> dict[str, str]:

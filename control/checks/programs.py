@@ -6,8 +6,8 @@ import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from control.checks import FAIL, OK, WARN, Finding, words
-from recipes.description import Site
+from sitestack.control.checks import FAIL, OK, WARN, Finding, words
+from sitestack.recipes.description import Site
 
 
 @dataclass(frozen=True)

@@ -8,10 +8,10 @@ import stat
 from collections.abc import Iterator
 from pathlib import Path
 
-from control.checks import FAIL, OK, WARN, Finding, binary_name
-from control.checks.ports import split_address
-from control.checks.supervisord import supervisor_version
-from recipes.description import ControlServer, Site
+from sitestack.control.checks import FAIL, OK, WARN, Finding, binary_name
+from sitestack.control.checks.ports import split_address
+from sitestack.control.checks.supervisord import supervisor_version
+from sitestack.recipes.description import ControlServer, Site
 
 
 def check_security(site: Site) -> Iterator[Finding]:

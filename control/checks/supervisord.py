@@ -5,7 +5,7 @@ import importlib
 from pathlib import Path
 from typing import Any
 
-from control.checks import FAIL, OK, Finding
+from sitestack.control.checks import FAIL, OK, Finding
 
 # CVE-2017-11610 (XML-RPC dotted names reaching os.system) is fixed from supervisor 3.3.3 on
 SAFE_SUPERVISOR = (3, 3, 3)

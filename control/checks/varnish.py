@@ -6,8 +6,8 @@ import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
-from control.checks import FAIL, OK, Finding, run, words
-from recipes.description import Site
+from sitestack.control.checks import FAIL, OK, Finding, run, words
+from sitestack.recipes.description import Site
 
 
 def check_varnish(site: Site) -> Iterator[Finding]:

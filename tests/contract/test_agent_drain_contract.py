@@ -1,4 +1,4 @@
-"""control.agent_drain's AgentDrain against a real haproxy asking a real agent (agent-check): each step
+"""sitestack.control.agent_drain's AgentDrain against a real haproxy asking a real agent (agent-check): each step
 of the Drain interface moves the server in haproxy, on an app host (no admin socket) and on one host."""
 
 from __future__ import annotations
@@ -16,9 +16,9 @@ import pytest
 from front_stack import Backend, request, start
 from support import free_port, kill_pids, poll_for, tail
 
-from control.agent import Agent, Server, StateFile
-from control.agent_drain import AgentDrain, AgentInfo
-from control.haproxy_runtime import RuntimeSocket
+from sitestack.control.agent import Agent, Server, StateFile
+from sitestack.control.agent_drain import AgentDrain, AgentInfo
+from sitestack.control.haproxy_runtime import RuntimeSocket
 
 CONFIG = """global
     stats socket {socket} mode 600 level admin

@@ -8,8 +8,8 @@ from pathlib import Path
 from buildout_harness import install, site_buildout
 from support import check_golden, open_directory
 
-from recipes.cluster import Recipe as Cluster
-from recipes.haproxy import Recipe as Haproxy
+from sitestack.recipes.cluster import Recipe as Cluster
+from sitestack.recipes.haproxy import Recipe as Haproxy
 
 HOSTS = """
     db     10.77.0.1  db

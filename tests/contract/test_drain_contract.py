@@ -1,4 +1,4 @@
-"""control.drain's HaproxyDrain against a real haproxy: each step of the Drain interface does what it says."""
+"""sitestack.control.drain's HaproxyDrain against a real haproxy: each step of the Drain interface does what it says."""
 
 from __future__ import annotations
 
@@ -12,9 +12,9 @@ import pytest
 from front_stack import Backend, request, start
 from support import free_port, kill_pids, poll_for, tail
 
-from control.drain import DrainError, HaproxyDrain
-from control.haproxy_runtime import RuntimeSocket
-from control.restart import refusal
+from sitestack.control.drain import DrainError, HaproxyDrain
+from sitestack.control.haproxy_runtime import RuntimeSocket
+from sitestack.control.restart import refusal
 
 CONFIG = """global
     stats socket {socket} mode 600 level admin

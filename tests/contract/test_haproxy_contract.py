@@ -16,8 +16,8 @@ from buildout_harness import install, site_buildout
 from front_stack import Backend, request, server_status, start
 from support import free_port, http_get, kill_pids, open_directory, pid_alive, poll_for, tail
 
-from control.requests import NO_RING, show
-from recipes.haproxy import Recipe
+from sitestack.control.requests import NO_RING, show
+from sitestack.recipes.haproxy import Recipe
 
 
 def servers(count: int, first_port: int = 18081) -> str:

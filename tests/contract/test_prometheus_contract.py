@@ -10,8 +10,8 @@ import pytest
 from buildout_harness import site_buildout
 from support import check_golden
 
-from recipes.convert import Duration
-from recipes.exporter import Exporter, Recipe, render_alert_rules, render_prometheus_config
+from sitestack.recipes.convert import Duration
+from sitestack.recipes.exporter import Exporter, Recipe, render_alert_rules, render_prometheus_config
 
 PROMTOOL = shutil.which("promtool") or "/usr/bin/promtool"
 RULES_TEST = Path(__file__).with_name("prometheus_rules_test.yml")
@@ -65,7 +65,7 @@ def test_recipe_writes_both_files_next_to_the_exporter(tmp_path: Path) -> None:
     recipe = Recipe(buildout, "exporter", options)
     recipe.eggs = []  # the files only: bin/exporter needs eggs (the e2e tests build it for real)
     recipe.directory.mkdir(parents=True)
-    from recipes.files import write_if_changed
+    from sitestack.recipes.files import write_if_changed
 
     write_if_changed(recipe.alerts_yml, render_alert_rules(recipe.exporter))
     write_if_changed(recipe.prometheus_yml, render_prometheus_config(recipe.exporter, str(recipe.alerts_yml)))

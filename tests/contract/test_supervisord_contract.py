@@ -6,9 +6,9 @@ from pathlib import Path
 import pytest
 from supervisor.options import ServerOptions
 
-from recipes import supervisor as supervisor_recipe
-from recipes.supervisor import Recipe, render_supervisord_conf
-from recipes.supervisor_build import with_listener_credentials
+from sitestack.recipes import supervisor as supervisor_recipe
+from sitestack.recipes.supervisor import Recipe, render_supervisord_conf
+from sitestack.recipes.supervisor_build import with_listener_credentials
 from support import check_golden
 from published_stack import stack_buildout
 from reference_buildout import REFERENCE

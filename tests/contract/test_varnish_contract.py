@@ -14,9 +14,9 @@ from buildout_harness import install, site_buildout
 from front_stack import Backend, request, server_status, start
 from support import free_port, kill_pids, open_directory, poll_for, tail
 
-from control.processes import uids
-from recipes import haproxy, varnish
-from recipes.system import user_ids
+from sitestack.control.processes import uids
+from sitestack.recipes import haproxy, varnish
+from sitestack.recipes.system import user_ids
 
 VARIANTS = {
     "default": {"backend": "127.0.0.1:8090"},

@@ -7,8 +7,8 @@ from collections.abc import Callable
 from pathlib import Path
 from types import TracebackType
 
-from control.agent import StateFile, ask
-from control.restart import RuntimeSocket, ServerState
+from sitestack.control.agent import StateFile, ask
+from sitestack.control.restart import RuntimeSocket, ServerState
 from support import poll_for
 
 

@@ -29,7 +29,7 @@ from ZEO.ClientStorage import ClientStorage
 from ZODB.blob import Blob, BushyLayout
 from ZODB.POSException import ConflictError
 
-from demoapp import store
+from sitestack.demoapp import store
 from e2e.site import Stack, run
 from support import http_get, poll_for, scrape
 

@@ -193,7 +193,7 @@ CASES = [
     Case("backup-keep-zero", {"backup": {"keep": "0"}}, "backup", "keep", "0"),
     Case("backup-schedule-not-cron", {"backup": {"full": "every night at 3"}}, "backup", "full", "every night at 3"),
     Case("backup-schedule-at-reboot", {"backup": {"incremental": "@reboot"}}, "backup", "incremental", "@reboot"),
-    # zc.buildout's own errors, one line each (bin/buildout is sitestack's recipes.command)
+    # zc.buildout's own errors, one line each (bin/buildout runs sitestack.recipes.command)
     Case("missing-extends-file", {"buildout": {"extends": "base.cfg nosuch.cfg"}},
          "buildout", "extends", "nosuch.cfg"),
     Case("ini-syntax-error", {}, "", "buildout.cfg", "this is not ini", raw=append("this is not ini\n")),
@@ -214,8 +214,8 @@ CASES = [
          "clients", "client5-threads", "3"),
     Case("client-memory-quota-too-low", {"site": {"memory-quota": "1"}}, "clients", "memory-quota", "1"),
     Case("worker-memory-quota-too-low", {"site": {"worker-memory-quota": "10MB"}}, "worker", "memory-quota", "10MB"),
-    Case("application-callable-missing", {"site": {"application": "demoapp:nosuch"}},
-         "clients", "application", "demoapp:nosuch"),
+    Case("application-callable-missing", {"site": {"application": "sitestack.demoapp:nosuch"}},
+         "clients", "application", "sitestack.demoapp:nosuch"),
     Case("application-module-missing", {"site": {"application": "nosuchmodule:application"}},
          "clients", "application", "nosuchmodule:application"),
     Case("space-in-site-path", {"buildout": {"parts-directory": "<dir>/my parts"}},

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from control.processes import cmdline, pids
+from sitestack.control.processes import cmdline, pids
 from e2e.site import Stack
 from support import pid_alive, poll_for
 

@@ -17,7 +17,7 @@ import pytest
 
 from e2e.site import Ports, run, site_config
 from support import open_directory
-from control.processes import descendants
+from sitestack.control.processes import descendants
 from support import free_port_range, kill_pids, pid_alive, poll_for, tail
 
 pytestmark = pytest.mark.e2e

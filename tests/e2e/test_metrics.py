@@ -20,8 +20,8 @@ import psutil
 import pytest
 
 from e2e.test_workers import post_note
-from recipes.convert import Duration
-from recipes.exporter import Exporter, render_alert_rules, render_prometheus_config
+from sitestack.recipes.convert import Duration
+from sitestack.recipes.exporter import Exporter, render_alert_rules, render_prometheus_config
 from support import free_port, scrape, http_get, kill_pids, pid_alive, poll_for, tail
 
 pytestmark = pytest.mark.e2e

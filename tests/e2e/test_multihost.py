@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 
 from benchmarks.load import Load, stored_ids
-from control import processes
+from sitestack.control import processes
 from e2e.conftest import Site
 from e2e.deploy import PlaybookRun, commit_change, git, make_repository, playbook, wheel_directory, \
     write_extra_vars, write_inventory
@@ -77,7 +77,7 @@ class Cluster:
 
     def servers(self) -> dict[str, str]:
         """haproxy's status of every server on the front (its admin socket, a unix socket on this filesystem)."""
-        from control.haproxy_runtime import RuntimeSocket
+        from sitestack.control.haproxy_runtime import RuntimeSocket
 
         socket = RuntimeSocket(str(self.network.host("front1").site / "var" / "haproxy" / "admin.sock"), "clients")
         return {name: state.status for name, state in socket.servers().items()}
@@ -156,7 +156,7 @@ def listeners(host: Host) -> list[str]:
 
 def served(cluster: Cluster) -> dict[str, int]:
     """Requests each server of the front's haproxy has had (stot)."""
-    from control.haproxy_runtime import RuntimeSocket
+    from sitestack.control.haproxy_runtime import RuntimeSocket
 
     socket = RuntimeSocket(str(cluster.network.host("front1").site / "var" / "haproxy" / "admin.sock"), "clients")
     rows = socket.command("show stat").lstrip("# ").splitlines()

@@ -6,8 +6,8 @@ import subprocess
 
 import pytest
 
-from control.processes import environ
-from recipes.crontab_model import block_key, remove
+from sitestack.control.processes import environ
+from sitestack.recipes.crontab_model import block_key, remove
 from support import poll_for
 
 pytestmark = pytest.mark.e2e

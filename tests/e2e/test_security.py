@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from control import processes
+from sitestack.control import processes
 from e2e.conftest import sibling_site
 from e2e.outside import OTHER_USER, accepts, basic, http_status, openable, outside_address, varnish_cli
 from e2e.site import Stack
@@ -33,7 +33,7 @@ DEFAULTS = re.compile(
     re.IGNORECASE,
 )
 SKIP_DIRS = {".git", ".venv", "eggs", "develop-eggs", "parts", "bin", "var", "__pycache__", ".pytest_cache",
-             ".hypothesis", "node_modules"}
+             ".mypy_cache", ".hypothesis", "node_modules"}
 
 
 def listening(pid: int) -> set[str]:

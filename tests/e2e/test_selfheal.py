@@ -28,7 +28,7 @@ from pathlib import Path
 import pytest
 
 from benchmarks.site import GROWTH, clients_serving, pid_of, serving, up  # noqa: F401 - e2e tests import them here
-from control.agent import StateFile
+from sitestack.control.agent import StateFile
 from e2e.agentwatch import StatusWatch, moves_through_the_agent
 from e2e.conftest import Site, sibling_site
 from e2e.site import Stack
@@ -279,7 +279,7 @@ def test_h_a_get_cut_mid_response_by_a_dying_client_is_fetched_again(heal_site, 
     keeps the whole response before it sends a byte (do_stream = false), fetches it again (from client2,
     or from client1's successor if it is back first). The user gets the whole page; the mixed load
     meanwhile loses nothing."""
-    from control.restart import RuntimeSocket
+    from sitestack.control.restart import RuntimeSocket
 
     runtime = RuntimeSocket(str(heal_site.path / "var" / "haproxy" / "admin.sock"), "clients")
     log = heal_site.path / "var" / "log" / "haproxy.log"

@@ -12,7 +12,7 @@ import uuid
 
 import pytest
 
-from control.requests import NO_RING
+from sitestack.control.requests import NO_RING
 from support import http_get, pid_alive, poll_for
 
 pytestmark = pytest.mark.e2e

@@ -21,7 +21,7 @@ import pytest
 from e2e.conftest import Site, sibling_checkout
 from e2e.site import Ports, Stack, site_config
 from e2e.underload import assert_nothing_lost, failed_lines, running_pid, signal_pid, under_load
-from control.processes import descendants
+from sitestack.control.processes import descendants
 from support import free_port_range, http_get, poll_for, tail
 
 pytestmark = pytest.mark.e2e

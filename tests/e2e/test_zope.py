@@ -13,7 +13,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from control.processes import uids
+from sitestack.control.processes import uids
 from e2e.conftest import Site
 from e2e.site import Stack
 from e2e.readload import Load, failures
@@ -48,7 +48,7 @@ def zope_stack(zope_site: Site) -> Iterator[Stack]:
 
 
 def up(site: Site, server: str) -> bool:
-    from control.haproxy_runtime import RuntimeSocket
+    from sitestack.control.haproxy_runtime import RuntimeSocket
 
     state = RuntimeSocket(str(site.path / "var" / "haproxy" / "admin.sock"), "clients").servers().get(server)
     return bool(state and state.status.startswith("UP"))

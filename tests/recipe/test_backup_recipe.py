@@ -7,10 +7,10 @@ import pytest
 from buildout_harness import error_of, site_buildout
 from published_stack import published
 
-from backup.config import decode, encode
-from recipes.backup import Recipe
-from recipes.crontab_model import DEFAULT_PATH
-from recipes.publish import PublishedProgram
+from sitestack.backup.config import decode, encode
+from sitestack.recipes.backup import Recipe
+from sitestack.recipes.crontab_model import DEFAULT_PATH
+from sitestack.recipes.publish import PublishedProgram
 
 
 def buildout(tmp_path: Path, **options: str):
@@ -74,8 +74,8 @@ def test_bad_options(tmp_path, option, value, message):
 
 
 def test_block_written_replaced_and_removed(tmp_path):
-    from recipes.crontab import apply_crontab, uninstall
-    from recipes.crontab_model import merge
+    from sitestack.recipes.crontab import apply_crontab, uninstall
+    from sitestack.recipes.crontab_model import merge
 
     parts = buildout(tmp_path)
     recipe = Recipe(parts, "backup", parts["backup"])

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from buildout_harness import error_of, install, run_buildout, site_buildout, unused_options
 
-from recipes.clients import Recipe
+from sitestack.recipes.clients import Recipe
 from support import free_port, free_port_range, http_get, poll_for, tail
 from zeo_server import ZeoProcess, stop_child
 
@@ -90,8 +90,8 @@ def test_every_option_is_honoured(tmp_path):
         ({"zeo-address": "8100"},
          "[clients] zeo-address: expected host:port such as 127.0.0.1:8080 (got '8100')"),
         ({"zeo-address": ""}, "[clients] zeo-address: is required"),
-        ({"application": "demoapp.application"},
-         "[clients] application: expected module:callable such as demoapp:application (got 'demoapp.application')"),
+        ({"application": "sitestack.demoapp.application"},
+         "[clients] application: expected module:callable such as sitestack.demoapp:application (got 'sitestack.demoapp.application')"),
         ({"health-path": "health"}, "[clients] health-path: expected a URL path such as /health (got 'health')"),
         ({"health-path": "/health?full=1"},
          "[clients] health-path: expected a URL path without a query string, such as /health (got '/health?full=1')"),
@@ -134,7 +134,7 @@ def script_arguments(script: Path) -> list[str]:
 
 
 def test_install_writes_one_script_per_client_and_their_directories(tmp_path):
-    clients, _ = recipe(installable(tmp_path), count="2", application="demoapp.app:application", threads="8",
+    clients, _ = recipe(installable(tmp_path), count="2", application="sitestack.demoapp.app:application", threads="8",
                         **{"connect-timeout": "30"})
     installed = install(clients)
     assert installed == [str(tmp_path / "parts" / "clients"), str(tmp_path / "bin" / "client1"),
@@ -143,12 +143,12 @@ def test_install_writes_one_script_per_client_and_their_directories(tmp_path):
         script = tmp_path / "bin" / f"client{i}"
         assert script.stat().st_mode & stat.S_IXUSR
         assert script.read_text().startswith(f"#!{sys.executable}\n")
-        assert script.read_text().endswith("import appserver\n\nif __name__ == '__main__':\n"
-                                           "    sys.exit(appserver.main())\n")
+        assert script.read_text().endswith("import sitestack.appserver\n\nif __name__ == '__main__':\n"
+                                           "    sys.exit(sitestack.appserver.main())\n")
         blob_cache = tmp_path / "var" / "blobcache" / f"client{i}"
         assert script_arguments(script) == [
             "--name", f"client{i}", "--listen", f"127.0.0.1:808{i}", "--zeo", "127.0.0.1:8100",
-            "--blob-cache", str(blob_cache), "--app", "demoapp.app:application", "--threads", "8",
+            "--blob-cache", str(blob_cache), "--app", "sitestack.demoapp.app:application", "--threads", "8",
             "--health-path", "/health", "--connect-timeout", "30",
         ]
         assert stat.S_IMODE(blob_cache.stat().st_mode) == 0o700

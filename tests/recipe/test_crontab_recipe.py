@@ -15,8 +15,8 @@ import pytest
 import zc.buildout
 from buildout_harness import install, run_buildout, site_buildout, update
 
-from recipes.crontab import Recipe, uninstall
-from recipes.crontab_model import DEFAULT_PATH
+from sitestack.recipes.crontab import Recipe, uninstall
+from sitestack.recipes.crontab_model import DEFAULT_PATH
 
 FAKE_CRONTAB = """#!/bin/sh
 # A stand-in for crontab(1) on a file: $1 is the file, then -l (list) or - (replace from stdin).

@@ -2,8 +2,8 @@
 import pytest
 
 from buildout_harness import error_of, site_buildout
-from recipes.publish import collect
-from recipes.zope import AdminUser, Recipe
+from sitestack.recipes.publish import collect
+from sitestack.recipes.zope import AdminUser, Recipe
 
 INSTANCE = {"recipe": "plone.recipe.zope2instance", "eggs": "Zope", "user": "admin:x"}
 

@@ -1,4 +1,4 @@
-"""The agent (control.agent) and the restart routine's side of it (control.agent_drain), on real sockets."""
+"""The agent (sitestack.control.agent) and the restart routine's side of it (sitestack.control.agent_drain), on real sockets."""
 from __future__ import annotations
 
 import threading
@@ -10,9 +10,9 @@ from typing import Any
 import pytest
 from support import free_port
 
-from appserver.wsgi import IN_FLIGHT_HEADER, ClientMiddleware
-from control.agent import Agent, Server, StateFile, ask
-from control.agent_drain import AgentDrain, AgentInfo
+from sitestack.appserver.wsgi import IN_FLIGHT_HEADER, ClientMiddleware
+from sitestack.control.agent import Agent, Server, StateFile, ask
+from sitestack.control.agent_drain import AgentDrain, AgentInfo
 
 
 def test_the_state_file_is_ready_until_told_otherwise(tmp_path: Path) -> None:

@@ -15,22 +15,22 @@ from urllib.parse import urlencode
 
 import pytest
 
-from appserver.database import StartupError
-from appserver.settings import Address, parse_arguments
-from appserver.wsgi import load_application
+from sitestack.appserver.database import StartupError
+from sitestack.appserver.settings import Address, parse_arguments
+from sitestack.appserver.wsgi import load_application
 from support import free_port, poll_for, tail
 from zeo_server import ZeoProcess, stop_child
 
 
 class Client:
-    """`python -m appserver` in a subprocess, its stderr in a log file."""
+    """`python -m sitestack.appserver` in a subprocess, its stderr in a log file."""
 
     def __init__(self, directory: Path, name: str, zeo_port: int, *extra: str, connect_timeout: str = "30",
                  port: int | None = None) -> None:
         self.name, self.port = name, port or free_port()
         self.log = directory / f"{name}.log"
         self.command = [
-            sys.executable, "-m", "appserver", "--name", name, "--listen", f"127.0.0.1:{self.port}",
+            sys.executable, "-m", "sitestack.appserver", "--name", name, "--listen", f"127.0.0.1:{self.port}",
             "--zeo", f"127.0.0.1:{zeo_port}", "--blob-cache", str(directory / "blobcache" / name),
             "--connect-timeout", connect_timeout, *extra,
         ]
@@ -112,7 +112,7 @@ def test_arguments_with_defaults():
                                 "--blob-cache", "/srv/var/blobcache/client1"])
     assert (settings.listen, settings.zeo) == (Address("127.0.0.1", 8081), Address("127.0.0.1", 8100))
     assert (settings.app, settings.threads, settings.health_path, settings.connect_timeout) == (
-        "demoapp:application", 4, "/health", 60.0)
+        "sitestack.demoapp:application", 4, "/health", 60.0)
     assert str(Address("::1", 8081)) == "[::1]:8081"
 
 
@@ -123,7 +123,7 @@ def test_arguments_with_defaults():
         ("--listen", "web:8081", "argument --listen: expected an IP address before the port (got 'web:8081')"),
         ("--zeo", "127.0.0.1:70000",
          "argument --zeo: expected HOST:PORT such as 127.0.0.1:8081 (got '127.0.0.1:70000')"),
-        ("--app", "demoapp", "argument --app: expected MODULE:CALLABLE such as demoapp:application (got 'demoapp')"),
+        ("--app", "demoapp", "argument --app: expected MODULE:CALLABLE such as sitestack.demoapp:application (got 'demoapp')"),
         ("--threads", "0", "argument --threads: expected a number from 1 to 256 (got '0')"),
         ("--health-path", "health", "argument --health-path: expected a path such as /health, or '' (got 'health')"),
     ],
@@ -140,9 +140,9 @@ def test_bad_arguments_exit_2_and_say_why(option, value, message, capsys):
     "spec, message",
     [
         ("nosuchmodule:app", "cannot import 'nosuchmodule' (--app nosuchmodule:app): No module named 'nosuchmodule'"),
-        ("demoapp:nothing", "'demoapp' has no attribute 'nothing' (--app demoapp:nothing)"),
-        ("demoapp.store:ATTEMPTS",
-         "'ATTEMPTS' in 'demoapp.store' is not callable; it is of type int (--app demoapp.store:ATTEMPTS)"),
+        ("sitestack.demoapp:nothing", "'sitestack.demoapp' has no attribute 'nothing' (--app sitestack.demoapp:nothing)"),
+        ("sitestack.demoapp.store:ATTEMPTS",
+         "'ATTEMPTS' in 'sitestack.demoapp.store' is not callable; it is of type int (--app sitestack.demoapp.store:ATTEMPTS)"),
     ],
 )
 def test_an_application_that_cannot_be_loaded_is_a_startup_error(spec, message):
@@ -152,7 +152,7 @@ def test_an_application_that_cannot_be_loaded_is_a_startup_error(spec, message):
 
 
 def test_a_dotted_callable_loads():
-    assert load_application("demoapp.app:application") is load_application("demoapp:application")
+    assert load_application("sitestack.demoapp.app:application") is load_application("sitestack.demoapp:application")
 
 
 # --- the runner, as a subprocess -----------------------------------------------------------------
@@ -275,7 +275,7 @@ def test_requests_waiting_for_a_thread_leave_no_queue_warnings_in_the_log(proces
     assert statuses == [200] * 200
     log = client.log.read_text()
     assert "Task queue depth" not in log, client.explain()
-    assert "serving demoapp:application" in log, client.explain()
+    assert "serving sitestack.demoapp:application" in log, client.explain()
 SLOW_APP = '''import time
 
 

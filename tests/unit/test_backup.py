@@ -14,11 +14,11 @@ from ZODB.blob import Blob
 from ZODB.FileStorage import FileStorage
 from ZODB.scripts import repozo
 
-from backup.config import BackupConfig, decode, encode
-from backup.points import complete_points, last_transaction, newest_backup
-from backup.restore import plan, restore_date, verify, write_restored
-from backup.schedule import longest_gap
-from backup.take import BackupError, apply_retention, take_backup
+from sitestack.backup.config import BackupConfig, decode, encode
+from sitestack.backup.points import complete_points, last_transaction, newest_backup
+from sitestack.backup.restore import plan, restore_date, verify, write_restored
+from sitestack.backup.schedule import longest_gap
+from sitestack.backup.take import BackupError, apply_retention, take_backup
 
 
 @pytest.mark.parametrize("schedules, gap", [
@@ -213,8 +213,8 @@ def test_config_round_trip():
 
 
 def test_status_and_check_report_the_newest_backup(data, tmp_path):
-    from control.backups import check_finding, status_line
-    from control.site import Site
+    from sitestack.control.backups import check_finding, status_line
+    from sitestack.control.site import Site
 
     config_path = tmp_path / "backup.json"
     config_path.write_text(encode(data.config))

@@ -6,13 +6,13 @@ import os
 import socket
 from pathlib import Path
 
-from control import reload
-from control.checks import FAIL, OK, Finding
-from control.checks.ports import check_ports, cmdline
-from control.checks.programs import Command, check_binaries
-from control.checks.security import check_security
-from control.site import ControlServer, Site, SiteProgram
-from recipes import digests
+from sitestack.control import reload
+from sitestack.control.checks import FAIL, OK, Finding
+from sitestack.control.checks.ports import check_ports, cmdline
+from sitestack.control.checks.programs import Command, check_binaries
+from sitestack.control.checks.security import check_security
+from sitestack.control.site import ControlServer, Site, SiteProgram
+from sitestack.recipes import digests
 from support import free_port
 
 

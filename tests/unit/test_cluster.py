@@ -7,8 +7,8 @@ import pytest
 import zc.buildout
 from buildout_harness import site_buildout
 
-from recipes.cluster import Cluster, Host, Recipe, parse_cluster
-from recipes.errors import ConfigError
+from sitestack.recipes.cluster import Cluster, Host, Recipe, parse_cluster
+from sitestack.recipes.errors import ConfigError
 
 HOSTS = """
     db     10.77.0.1  db

@@ -1,4 +1,4 @@
-"""bin/buildout's own checks (recipes.command, recipes.config_file) and bootstrap.py's interpreter check."""
+"""bin/buildout's own checks (sitestack.recipes.command, sitestack.recipes.config_file) and bootstrap.py's interpreter check."""
 from __future__ import annotations
 
 import importlib.util
@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 import zc.buildout
 
-from recipes.command import check_directories
-from recipes.config_file import check_config_file, config_file_name
+from sitestack.recipes.command import check_directories
+from sitestack.recipes.config_file import check_config_file, config_file_name
 from support import ROOT
 
 

@@ -6,7 +6,7 @@ from hypothesis import assume, given
 from hypothesis import strategies as st
 from support import check_golden
 
-from recipes.crontab_model import (
+from sitestack.recipes.crontab_model import (
     DEFAULT_PATH,
     CronEntry,
     begin_marker,
@@ -22,7 +22,7 @@ from recipes.crontab_model import (
     remove,
     render_crontab_block,
 )
-from recipes.errors import ConfigError, Invalid
+from sitestack.recipes.errors import ConfigError, Invalid
 
 KEY = block_key("/srv/site", "crontab")
 SITE = CronEntry(

@@ -15,8 +15,8 @@ import pytest
 import ZODB
 from ZEO.ClientStorage import ClientStorage
 
-from demoapp import application
-from demoapp.store import add_note, recent_notes
+from sitestack.demoapp import application
+from sitestack.demoapp.store import add_note, recent_notes
 from zeo_server import ZeoProcess
 
 

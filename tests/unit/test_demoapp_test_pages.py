@@ -7,7 +7,7 @@ import subprocess
 import sys
 
 SCRIPT = """
-import json, demoapp.app as app
+import json, sitestack.demoapp.app as app
 environ = {"REQUEST_METHOD": "GET", "PATH_INFO": "/_test/slow", "QUERY_STRING": "", "sitestack.client": "c1"}
 seen = []
 body = b"".join(app.application(environ, lambda status, headers: seen.append((status, dict(headers)))))

@@ -1,9 +1,9 @@
-"""site.json: the one description operator commands read (recipes.description)."""
+"""site.json: the one description operator commands read (sitestack.recipes.description)."""
 from __future__ import annotations
 
 from pathlib import Path
 
-from recipes.description import Balancer, Consumer, ControlServer, Site, SiteProgram
+from sitestack.recipes.description import Balancer, Consumer, ControlServer, Site, SiteProgram
 
 
 def described(tmp_path: Path) -> Site:

@@ -8,13 +8,13 @@ import pytest
 from buildout_harness import error_of, site_buildout
 from prometheus_client import CollectorRegistry, generate_latest
 
-from control.counters import BUCKETS, RestartCounts, WatchdogStats, cause_of
-from control.site import Site, SiteProgram
-from control.status import memory, restarts
-from exporter.front import server_rows, server_state, varnish_counters
-from exporter.main import count_crash
-from exporter.programs import ProgramCollector, WatchdogCollector
-from recipes.exporter import Recipe
+from sitestack.control.counters import BUCKETS, RestartCounts, WatchdogStats, cause_of
+from sitestack.control.site import Site, SiteProgram
+from sitestack.control.status import memory, restarts
+from sitestack.exporter.front import server_rows, server_state, varnish_counters
+from sitestack.exporter.main import count_crash
+from sitestack.exporter.programs import ProgramCollector, WatchdogCollector
+from sitestack.recipes.exporter import Recipe
 
 STAT = """# pxname,svname,qcur,qmax,scur,smax,slim,stot,bin,bout,dreq,dresp,ereq,econ,eresp,wretr,wredis,status,chkfail
 site,FRONTEND,,,1,2,256,10,0,0,0,0,0,,,,,OPEN,
@@ -159,7 +159,7 @@ def test_tree_rss_adds_up_the_children() -> None:
     import subprocess
     import sys
 
-    from control.processes import tree_rss
+    from sitestack.control.processes import tree_rss
 
     child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
     try:

@@ -6,8 +6,8 @@ import time
 
 import pytest
 
-from control import front
-from control.reload import stale
+from sitestack.control import front
+from sitestack.control.reload import stale
 
 
 def test_haproxy_and_varnishd_are_recognised_by_their_binary():

@@ -5,11 +5,11 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from recipes import convert
-from recipes.crontab_model import cron_command, cron_times, environment
-from recipes.errors import Invalid
-from recipes.supervisor_lines import parse_group, parse_listener, parse_program, tokens
-from recipes.supervisor_model import EventListener, Group, Program
+from sitestack.recipes import convert
+from sitestack.recipes.crontab_model import cron_command, cron_times, environment
+from sitestack.recipes.errors import Invalid
+from sitestack.recipes.supervisor_lines import parse_group, parse_listener, parse_program, tokens
+from sitestack.recipes.supervisor_model import EventListener, Group, Program
 
 # the characters the syntax cares about, often, and any others sometimes
 SYNTAX = "0123456789 ()[]=,%:;#/\\'\"\t-_.abcxyzTRUEfalse"

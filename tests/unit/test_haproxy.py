@@ -10,8 +10,8 @@ import pytest
 from buildout_harness import error_of, install, site_buildout, update
 from support import check_golden
 
-from recipes import system
-from recipes.haproxy import Recipe
+from sitestack.recipes import system
+from sitestack.recipes.haproxy import Recipe
 
 SITE = "/srv/site"
 SERVERS = "client1=127.0.0.1:8081 client2=127.0.0.1:8082"

@@ -1,10 +1,10 @@
 """sitestack's listeners: superlance's memmon/httpok flags, with superlance's bugs fixed."""
 import pytest
 
-from listeners.rules import (
+from sitestack.listeners.rules import (
     HealthWatch, MemoryRules, Process, UsageError, Verdicts, in_grace, over_quota, parse_httpok, parse_memmon,
 )
-from listeners.command_line import parse_command_line
+from sitestack.listeners.command_line import parse_command_line
 
 MB = 1024**2
 
@@ -107,7 +107,7 @@ def test_one_watchdog_command_line_holds_policy_memmon_and_httpoks():
     (0, 5, None, 10, False),        # no start time known: judged
 ])
 def test_a_process_is_judged_once_it_answered_since_its_start_or_after_its_grace(start, now, answered, grace, expected):
-    from listeners.rules import still_starting
+    from sitestack.listeners.rules import still_starting
     assert still_starting(proc("g", "a", 1, start=start, now=now), answered, grace) is expected
 
 
@@ -116,5 +116,5 @@ def test_a_process_is_judged_once_it_answered_since_its_start_or_after_its_grace
     ("UP", False), ("DOWN", False), ("no check", False),
 ])
 def test_drained_or_maintenance_servers_are_left_alone(status, expected):
-    from listeners.rules import out_of_rotation
+    from sitestack.listeners.rules import out_of_rotation
     assert out_of_rotation(status) is expected

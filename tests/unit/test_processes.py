@@ -1,4 +1,4 @@
-"""control.processes: the process and socket questions, asked of real processes this test starts."""
+"""sitestack.control.processes: the process and socket questions, asked of real processes this test starts."""
 from __future__ import annotations
 
 import os
@@ -11,7 +11,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from control import processes
+from sitestack.control import processes
 from support import kill_pids, poll_for
 
 # a parent that starts a child holding 20 MB, then both sleep

@@ -12,10 +12,10 @@ from supervisor.options import ServerOptions
 
 from buildout_harness import site_buildout
 from published_stack import stack_buildout
-from recipes.program import EventListener, Group, Program
-from recipes.program_worker import Recipe as Worker
-from recipes.supervisor import Recipe as Supervisor
-from recipes.supervisor import render_supervisord_conf
+from sitestack.recipes.program import EventListener, Group, Program
+from sitestack.recipes.program_worker import Recipe as Worker
+from sitestack.recipes.supervisor import Recipe as Supervisor
+from sitestack.recipes.supervisor import render_supervisord_conf
 
 LARAVEL = {
     "command": "php /srv/app/artisan queue:work --sleep=3 --tries=3 --max-time=3600",
@@ -147,7 +147,7 @@ def test_worker_pool_part(tmp_path):
     assert arguments[arguments.index("--time-limit") + 1] == "600"
     assert arguments[arguments.index("--min-runtime") + 1] == "2"
     # bin/sitestack status sees each process of the pool
-    from recipes.supervisor import site_description
+    from sitestack.recipes.supervisor import site_description
     names = [(p["group"], p["name"]) for p in json.loads(site_description(tmp_path, tmp_path, recipe.config, None))["programs"]]
     assert ("workers", "worker_00") in names and ("workers", "worker_01") in names
 

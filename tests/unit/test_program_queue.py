@@ -13,10 +13,10 @@ import ZODB
 from ZEO.ClientStorage import ClientStorage
 from ZODB.POSException import ConflictError
 
-from demoapp import jobs, store
-from worker import queue
-from worker.runner import Settings, Worker
-from appserver.settings import Address
+from sitestack.demoapp import jobs, store
+from sitestack.worker import queue
+from sitestack.worker.runner import Settings, Worker
+from sitestack.appserver.settings import Address
 from zeo_server import ZeoProcess
 
 
@@ -179,7 +179,7 @@ def test_a_failing_job_is_retried_then_recorded_failed(open_db):
 def test_the_demo_queues_a_job_with_each_note_and_the_worker_counts_it_once(open_db, tmp_path):
     db = open_db.first
     note, _, _ = store.add_note(db, "three little words", "client1")
-    settings = Settings("worker_00", Address("127.0.0.1", 1), tmp_path, "demoapp.jobs:handle", time_limit=0,
+    settings = Settings("worker_00", Address("127.0.0.1", 1), tmp_path, "sitestack.demoapp.jobs:handle", time_limit=0,
                         max_jobs=1, min_runtime=0, lease=30, max_attempts=5, poll_interval=0.01, work_delay=0,
                         connect_timeout=1)
     assert Worker(settings, db, jobs.handle).run() == 0  # a planned exit after max-jobs

@@ -1,7 +1,7 @@
 """bin/sitestack reload's decisions: which processes it restarts or starts."""
 import pytest
 
-from control.reload import needs_restart
+from sitestack.control.reload import needs_restart
 
 HISTORY = {"client1": [[100.0, "old"], [200.0, "new"]]}
 

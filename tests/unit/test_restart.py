@@ -1,11 +1,11 @@
 """The restart routine's pure decisions: haproxy's show stat, who may go out, the hourly budget."""
 import pytest
 
-from control.haproxy_runtime import ServerState, parse_stat
-from control.restart import refusal
-from control.restart_log import over_budget
-from control.rolling import clients
-from control.site import Balancer, Site, SiteProgram
+from sitestack.control.haproxy_runtime import ServerState, parse_stat
+from sitestack.control.restart import refusal
+from sitestack.control.restart_log import over_budget
+from sitestack.control.rolling import clients
+from sitestack.control.site import Balancer, Site, SiteProgram
 
 STAT = """# pxname,svname,qcur,qmax,scur,smax,slim,stot,bin,bout,dreq,dresp,ereq,econ,eresp,wretr,wredis,status
 site,FRONTEND,,,1,2,256,10,0,0,0,0,0,,,,,OPEN
@@ -68,7 +68,7 @@ def test_show_stat_reads_the_slow_start_throttle():
     ("UP, going down", None, False), ("DOWN", None, False), ("MAINT", None, False), ("DOWN 1/1", None, False),
 ])
 def test_fully_up_means_up_with_slow_start_over(status, throttle, expected):
-    from control.ready import fully_up
+    from sitestack.control.ready import fully_up
     assert fully_up(status, throttle) is expected
 
 
@@ -77,7 +77,7 @@ def test_fully_up_means_up_with_slow_start_over(status, throttle, expected):
     ("http://127.0.0.1:8081/", ("/",)), ("http://127.0.0.1:8081", ("/",)), ("", ()),
 ])
 def test_warm_up_by_default_on_the_page_the_health_url_belongs_to(url, paths):
-    from control.ready import warmup_paths
+    from sitestack.control.ready import warmup_paths
     assert warmup_paths(url) == paths
 
 
@@ -85,7 +85,7 @@ def test_restarts_under_way_name_their_live_restarter_only(tmp_path):
     import json
     import os
 
-    from control.underway import UnderWay
+    from sitestack.control.underway import UnderWay
 
     record = UnderWay(tmp_path)
     record.begin("zeo-clients:client1")

@@ -11,7 +11,7 @@ from supervisor.options import ServerOptions
 
 import collective.recipe.supervisor as crs
 from buildout_harness import install, site_buildout
-from recipes.supervisor import Recipe
+from sitestack.recipes.supervisor import Recipe
 from reference_buildout import BIN, REFERENCE
 
 def parsed(text, path):
@@ -48,7 +48,7 @@ def crs_conf(tmp_path, monkeypatch):
 def test_reference_buildout_gives_what_collective_recipe_supervisor_gives(tmp_path, crs_conf):
     buildout = site_buildout(tmp_path / "ours", supervisor=dict(REFERENCE, recipe="sitestack:supervisor"))
     recipe = Recipe(buildout, "supervisor", buildout["supervisor"])
-    from recipes.supervisor import render_supervisord_conf
+    from sitestack.recipes.supervisor import render_supervisord_conf
 
     ours = render_supervisord_conf("supervisor", str(tmp_path), recipe.config)
     (tmp_path / "ours" / "var" / "log").mkdir(parents=True)

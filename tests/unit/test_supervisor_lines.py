@@ -1,9 +1,9 @@
 """collective.recipe.supervisor's line syntax: parsed strictly, every bad token named."""
 import pytest
 
-from recipes.errors import Invalid
-from recipes.supervisor_lines import parse_group, parse_listener, parse_program
-from recipes.supervisor_model import EventListener, Group, Program
+from sitestack.recipes.errors import Invalid
+from sitestack.recipes.supervisor_lines import parse_group, parse_listener, parse_program
+from sitestack.recipes.supervisor_model import EventListener, Group, Program
 
 
 @pytest.mark.parametrize(

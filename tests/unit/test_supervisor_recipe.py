@@ -3,8 +3,8 @@ import pytest
 
 from buildout_harness import error_of
 from published_stack import published, stack_buildout
-from recipes.publish import PublishedProgram
-from recipes.supervisor import Recipe
+from sitestack.recipes.publish import PublishedProgram
+from sitestack.recipes.supervisor import Recipe
 
 
 def recipe(buildout):
@@ -81,7 +81,7 @@ def test_every_problem_reported_at_once(tmp_path):
 
 
 def test_percent_in_commands_is_escaped_for_supervisor(tmp_path):
-    from recipes.supervisor import render_supervisord_conf
+    from sitestack.recipes.supervisor import render_supervisord_conf
 
     config = recipe(stack_buildout(tmp_path, programs="10 app /srv/bin/app [--rate 100% --name %(program_name)s]")).config
     text = render_supervisord_conf("supervisor", "/srv", config)

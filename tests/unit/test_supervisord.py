@@ -17,14 +17,14 @@ from supervisor import supervisord
 
 from support import ROOT
 
-# sha256 of supervisor 4.3.0's supervisord.main and supervisord.go: control.supervisord.main is the
+# sha256 of supervisor 4.3.0's supervisord.main and supervisord.go: sitestack.control.supervisord.main is the
 # same loop. A new supervisor that changes them: compare the two, then update these digests.
 MIRRORED = {
     "main": "8c043dc771e9c0622c4eaf0356b1beb0fba64622baaaba54c6de74f316e9e67d",
     "go": "4ff805aa1ba82a121fef7198884499cea2ec528c5da23b4e3c6cbda05346c625",
 }
 
-# Runs supervisord (supervisor's own Supervisor, on options as control.supervisord.main makes them)
+# Runs supervisord (supervisor's own Supervisor, on options as sitestack.control.supervisord.main makes them)
 # with one program, between pollers that record each poll: what supervisor's loop asked for (and
 # the program's state then) outside FirstPollAtOnce, what reached the real poller inside it. At the
 # second poll it asks supervisord to shut down (it stops the program and leaves its loop).
@@ -33,7 +33,7 @@ import json, sys
 from supervisor import supervisord
 from supervisor.options import ServerOptions
 from supervisor.states import SupervisorStates
-from control.supervisord import FirstPollAtOnce
+from sitestack.control.supervisord import FirstPollAtOnce
 
 seen = []
 

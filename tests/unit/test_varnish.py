@@ -11,9 +11,9 @@ import pytest
 from buildout_harness import error_of, install, site_buildout, update
 from support import check_golden, open_directory
 
-from recipes import system
-from recipes.system import blocked_directory, user_ids
-from recipes.varnish import JAIL_USER, Recipe
+from sitestack.recipes import system
+from sitestack.recipes.system import blocked_directory, user_ids
+from sitestack.recipes.varnish import JAIL_USER, Recipe
 
 SITE = "/srv/site"
 BACKEND = {"backend": "127.0.0.1:8090"}

@@ -3,10 +3,10 @@ from __future__ import annotations
 
 import shlex
 
-from listeners.rules import HealthWatch, MemoryRules
-from listeners.command_line import parse_command_line
-from recipes.supervisor_model import Group, Program
-from recipes.watchdog_rules import WatchdogRules, default_rules, watchdog_arguments
+from sitestack.listeners.rules import HealthWatch, MemoryRules
+from sitestack.listeners.command_line import parse_command_line
+from sitestack.recipes.supervisor_model import Group, Program
+from sitestack.recipes.watchdog_rules import WatchdogRules, default_rules, watchdog_arguments
 
 MB = 2**20
 

@@ -4,7 +4,7 @@ from pathlib import Path
 import pytest
 
 from buildout_harness import error_of, site_buildout
-from recipes.zeoserver import Recipe, ZeoServer, render_zeo_conf
+from sitestack.recipes.zeoserver import Recipe, ZeoServer, render_zeo_conf
 from support import check_golden
 
 
