@@ -20,8 +20,8 @@ from pathlib import Path
 from typing import Any
 
 from sitestack.control.agent import READY, StateFile, ask, parse_listen
+from sitestack.control.drain import wait_fully_up
 from sitestack.control.haproxy_runtime import RuntimeSocket, ServerState
-from sitestack.control.ready import fully_up
 
 IN_FLIGHT_HEADER = "X-In-Flight"
 SLOWSTART = 5.0  # haproxy's slowstart (base.cfg's default), waited out where its socket is not on this host
@@ -136,14 +136,7 @@ class AgentDrain:
             self.ready_since[client] = time.monotonic()
 
     def wait_ready(self, client: str, timeout: float) -> str | None:
-        deadline = time.monotonic() + timeout
-        state = None
-        while time.monotonic() < deadline:
-            state = self.states().get(client)
-            if state is None or fully_up(state.status, state.throttle):
-                return None
-            time.sleep(0.2)
-        return f"{state.status}, throttle {state.throttle}" if state else "nothing"
+        return wait_fully_up(self, client, timeout)
 
     def set(self, client: str, state: str) -> None:
         since = time.time()

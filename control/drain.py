@@ -95,14 +95,20 @@ class HaproxyDrain:
         self._set(client, "state ready")
 
     def wait_ready(self, client: str, timeout: float) -> str | None:
-        deadline = time.monotonic() + timeout
-        state = None
-        while time.monotonic() < deadline:
-            state = self.states().get(client)
-            if state is None or fully_up(state.status, state.throttle):
-                return None
-            time.sleep(0.2)
-        return f"{state.status}, throttle {state.throttle}" if state else "nothing"
+        return wait_fully_up(self, client, timeout)
+
+
+def wait_fully_up(drain: Drain, client: str, timeout: float) -> str | None:
+    """`Drain.wait_ready` from `drain.states()`: None once the client is UP with its slow start over (or
+    unknown); else, after timeout, what was seen last."""
+    deadline = time.monotonic() + timeout
+    state = None
+    while time.monotonic() < deadline:
+        state = drain.states().get(client)
+        if state is None or fully_up(state.status, state.throttle):
+            return None
+        time.sleep(0.2)
+    return f"{state.status}, throttle {state.throttle}" if state else "nothing"
 
 
 def drain_for(site: Site, timeout: float = 5.0) -> Drain | None:
