@@ -23,7 +23,6 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 import pytest
-import transaction
 import ZODB
 from ZEO.ClientStorage import ClientStorage
 from ZODB.blob import Blob, BushyLayout

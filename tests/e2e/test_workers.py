@@ -15,14 +15,13 @@ import time
 import urllib.parse
 import urllib.request
 import uuid
-from pathlib import Path
 
 import pytest
 
 from e2e.conftest import Site
 from e2e.site import Ports, Stack, run, site_config
 from support import open_directory
-from support import free_port_range, http_get, pid_alive, poll_for
+from support import free_port_range, http_get, poll_for
 
 pytestmark = pytest.mark.e2e
 LEASE = 3

@@ -9,7 +9,6 @@ test_selfheal.py, under the same load).
 """
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
 import time

@@ -8,7 +8,6 @@ import time
 from pathlib import Path
 
 import pytest
-import transaction
 import ZODB
 from ZODB.blob import Blob
 from ZODB.FileStorage import FileStorage

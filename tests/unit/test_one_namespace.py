@@ -4,7 +4,6 @@ load a second copy of the modules, so this reads the source instead of trusting 
 from __future__ import annotations
 
 import ast
-from pathlib import Path
 
 from typecheck import ROOT, package_dirs
 

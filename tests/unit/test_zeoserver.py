@@ -1,5 +1,4 @@
 """The ZEO server part: options checked, zeo.conf rendered and accepted by ZEO's own schema."""
-from pathlib import Path
 
 import pytest
 
