@@ -10,6 +10,7 @@ from types import FrameType
 from typing import Any
 
 import ZODB
+from waitress.adjustments import Adjustments
 from waitress.server import create_server
 from waitress.wasyncore import close_all
 
@@ -55,6 +56,20 @@ def configure_logging(name: str) -> None:
     logging.getLogger("waitress.queue").setLevel(logging.ERROR)
 
 
+# waitress's worker threads send each response themselves as soon as they write it (send_bytes = 1,
+# waitress's default): with more connections than threads, four threads that each send and then wait
+# for the GIL again served one client 300-800 requests/s on 2 cores. With send_bytes = 18000 they leave
+# responses under 18 KB to the main loop, which sends them: 7,600 req/s at 4 connections, 9,400-11,000
+# at 16, and 110 us at 1 connection as before (BENCHMARKS.md, issue 11). waitress marks the option
+# deprecated; it is set only while waitress has it (tests/unit/test_appserver.py says when it goes).
+SEND_BYTES = 18000
+
+
+def waitress_options() -> dict[str, Any]:
+    """The waitress adjustments the client sets beyond its address and threads."""
+    return {"send_bytes": SEND_BYTES} if hasattr(Adjustments, "send_bytes") else {}
+
+
 def serve(settings: Settings, db: ZODB.DB, app: Any) -> None:
     """Serve app on the listen address until a signal stops the loop."""
     health = DatabaseHealth(db, settings.health_timeout, settings.reconnect_grace)
@@ -69,6 +84,7 @@ def serve(settings: Settings, db: ZODB.DB, app: Any) -> None:
             threads=settings.threads,
             ident="sitestack",
             _dispatcher=dispatcher,
+            **waitress_options(),
         )
     except OSError as error:
         dispatcher.shutdown()

@@ -307,3 +307,25 @@ def test_health_answers_while_every_app_thread_is_busy(processes, tmp_path):
     assert (status, body) == (200, "ok c1\n")
     assert waited < 2.0, f"the health check waited {waited:.1f}s behind the app's threads"
     assert answers == [200] * 4
+
+
+def test_the_client_leaves_small_responses_to_waitress_main_loop():
+    """send_bytes = 18000 (appserver/runner.py: why, and BENCHMARKS.md's figures). waitress marks the
+    option deprecated: when a waitress without it is pinned, this fails, so the change is seen (the client
+    then starts without it and one client under more connections than threads is slow again)."""
+    import warnings
+
+    from waitress.server import create_server
+
+    from sitestack.appserver.runner import waitress_options
+
+    assert waitress_options() == {"send_bytes": 18000}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        server = create_server(lambda environ, start_response: [], host="127.0.0.1", port=0, threads=1,
+                               **waitress_options())
+    try:
+        assert server.adj.send_bytes == 18000
+    finally:
+        server.close()
+        server.task_dispatcher.shutdown()
