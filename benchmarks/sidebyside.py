@@ -27,12 +27,12 @@ import tempfile
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from sitestack.control import processes  # noqa: E402
-import page  # noqa: E402
-from stacks import ROOT, Built, build_classic, build_sitestack, cpu_by_program, listener_memory_mb, run  # noqa: E402
-from table import render_markdown, replace_between_markers  # noqa: E402
+from benchmarks import page  # noqa: E402
+from benchmarks.stacks import ROOT, Built, build_classic, build_sitestack, cpu_by_program, listener_memory_mb, run  # noqa: E402
+from benchmarks.table import render_markdown, replace_between_markers  # noqa: E402
 
 UNITS = {"us": 1e-3, "ms": 1.0, "s": 1000.0, "m": 60_000.0}
 GROUPS = {  # how per-program CPU is summed into rows

@@ -7,7 +7,6 @@ from __future__ import annotations
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import time
 import urllib.error
@@ -15,36 +14,19 @@ import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from benchmarks.loopback import free_port, free_port_range
+from benchmarks.site import copy_project
 from sitestack.control.processes import cpu_seconds, descendants, living, rss  # the watchdog's own process questions
 
 ROOT = Path(__file__).resolve().parent.parent
 PYTHON = "/usr/bin/python3" if Path("/usr/bin/python3").exists() else "python3"
 CLASSIC_PARTS = "zeoserver client1 client2 haproxy-conf varnish-configuration varnish-vcl-fix varnish supervisor"
-IGNORE = shutil.ignore_patterns(".git", ".venv", "bin", "parts", "eggs", "develop-eggs", "var", ".installed.cfg",
-                                "__pycache__", ".pytest_cache", ".mypy_cache", ".hypothesis", "*.egg-info",
-                                "downloads")
 
 
 def free_ports(count: int) -> list[int]:
     """`count` distinct free loopback ports, the first two of them consecutive (client1, client2)."""
-    while True:
-        with socket.socket() as a:
-            a.bind(("127.0.0.1", 0))
-            first = a.getsockname()[1]
-            try:
-                with socket.socket() as b:
-                    b.bind(("127.0.0.1", first + 1))
-            except OSError:
-                continue
-        others = []
-        sockets = [socket.socket() for _ in range(count - 2)]
-        for sock in sockets:
-            sock.bind(("127.0.0.1", 0))
-            others.append(sock.getsockname()[1])
-        for sock in sockets:
-            sock.close()
-        if not {first, first + 1} & set(others):
-            return [first, first + 1, *others]
+    first = free_port_range(2)
+    return [first, first + 1, *(free_port() for _ in range(count - 2))]
 
 
 def run(command: list[str], cwd: Path, timeout: float = 900) -> float:
@@ -166,9 +148,7 @@ def sitestack_config(dest: Path, eggs: Path, ports: dict[str, int], extra: str =
 
 def build_sitestack(top: Path, eggs: Path, extra: str = "") -> Built:
     """A copy of this checkout built on free ports; its cron lines ([crontab], [backup]) go to a file."""
-    dest = top / "sitestack"
-    shutil.copytree(ROOT, dest, ignore=IGNORE)
-    dest.chmod(0o755)
+    dest = copy_project(top / "sitestack")
     client1, _, varnish, admin, haproxy, zeo, exporter, agent = free_ports(8)
     ports = {"varnish": varnish, "varnish-admin": admin, "haproxy": haproxy, "clients": client1, "zeoserver": zeo,
              "exporter": exporter, "agent": agent}

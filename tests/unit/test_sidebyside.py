@@ -2,18 +2,15 @@
 from __future__ import annotations
 
 import configparser
-import sys
 from pathlib import Path
 
 import pytest
 
 from support import ROOT
 
-sys.path.insert(0, str(ROOT / "benchmarks"))
-
-from sidebyside import parse_wrk  # noqa: E402
-from stacks import sitestack_config  # noqa: E402
-from table import BEGIN, END, render_markdown, replace_between_markers  # noqa: E402
+from benchmarks.sidebyside import parse_wrk  # noqa: E402
+from benchmarks.stacks import sitestack_config  # noqa: E402
+from benchmarks.table import BEGIN, END, render_markdown, replace_between_markers  # noqa: E402
 
 # wrk 4.1.0 (Debian 12), as it printed them
 REPORT = """Running 1s test @ http://127.0.0.1:39111/x
