@@ -30,15 +30,16 @@ class Result:
 
 
 def under_load(front: str, what: str, fault: Callable[[Load], None], recovered: Callable[[], object],
-               outcomes: list[Outcome] | None = None) -> Result:
+               outcomes: list[Outcome] | None = None, explain: Callable[[], str] = lambda: "") -> Result:
     """Run `fault` inside the load's fault window, wait until `recovered()`, and check every write
-    (`outcomes`, when given, receives every request's outcome)."""
+    (`outcomes`, when given, receives every request's outcome; `explain` says what was seen when the
+    stack does not recover)."""
     with Load(front, connections=CONNECTIONS, seconds=120) as load:
         load.wait_for(BEFORE)
         with load.window():
             fault(load)
             load.wait_for(IN_WINDOW)
-        poll_for(recovered, 60, f"the stack whole again after {what}")
+        poll_for(recovered, 60, f"the stack whole again after {what}", explain)
         load.wait_for(AFTER)
     time.sleep(0.5)  # the other client's invalidations arrive asynchronously
     result = Result(what, load.summary(), load.check_writes(stored_ids(front)))

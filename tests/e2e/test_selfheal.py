@@ -33,7 +33,7 @@ from e2e.agentwatch import StatusWatch, moves_through_the_agent
 from e2e.conftest import Site, sibling_site
 from e2e.site import Stack
 from e2e.underload import assert_nothing_lost, failed_lines, running_pid, signal_pid, under_load
-from support import http_get, poll_for
+from support import http_get, poll_for, tail
 
 pytestmark = pytest.mark.e2e
 # The README's targets (section Tests), measured from the fault: a hung client is out of haproxy's
@@ -42,6 +42,7 @@ pytestmark = pytest.mark.e2e
 # BENCHMARKS.md. The margin is for a loaded CI machine: one run took 3.2 s to take a hung client out.)
 HUNG_OUT, HUNG_BACK, ZEO_BACK = 5.0, 25.0, 15.0
 CLIENTS = ("zeo-clients:client1", "zeo-clients:client2")
+WATCHDOG_TICK = 5  # seconds: the watchdog listens to TICK_5
 
 
 @pytest.fixture(scope="module")
@@ -63,6 +64,17 @@ def heal_stack(heal_site: Site) -> Iterator[Stack]:
 def ready(heal_site: Site, heal_stack: Stack) -> Stack:
     poll_for(lambda: serving(heal_site, heal_stack), 60, "the stack serving with both clients", heal_stack.explain)
     return heal_stack
+
+
+def seen_answering(stack: Stack, namespec: str) -> None:
+    """Wait until the process has run longer than one watchdog tick (TICK_5) plus a check: the
+    watchdog has then seen it answer. One that hangs before that is still starting to the watchdog,
+    which judges it only after its start-timeout (README, "Health checks")."""
+    def uptime() -> float:
+        info = stack.rpc().supervisor.getProcessInfo(namespec)
+        return info["now"] - info["start"] if info["statename"] == "RUNNING" else 0.0
+
+    poll_for(lambda: uptime() > WATCHDOG_TICK + 2, 30, f"{namespec} running for one watchdog tick", stack.explain)
 
 
 def replaced(stack: Stack, namespec: str, old: int, timeout: float) -> int:
@@ -90,7 +102,8 @@ def front(site: Site) -> str:
 
 
 def explain(site: Site, stack: Stack):
-    return lambda: failed_lines(site.path / "var" / "log" / "haproxy.log") + "\n" + stack.explain()
+    return lambda: failed_lines(site.path / "var" / "log" / "haproxy.log") + "\n" + stack.explain() + \
+        "\n" + tail(site.path / "var" / "log" / "watchdog.log", 20)
 
 
 def test_a_kill_9_of_a_client_loses_no_request(heal_site, ready):
@@ -107,6 +120,7 @@ def test_b_a_hung_client_is_restarted_and_loses_no_read_and_no_acknowledged_writ
     and varnish's restart do not replay them; to be found out). Reads do not fail, no acknowledged
     write is lost, none is stored twice."""
     old = running_pid(ready, CLIENTS[1])
+    seen_answering(ready, CLIENTS[1])
     outcomes: list = []
     marks: dict[str, float] = {}
 
@@ -120,7 +134,7 @@ def test_b_a_hung_client_is_restarted_and_loses_no_read_and_no_acknowledged_writ
         result = under_load(front(heal_site), "SIGSTOP of a client", hang,
                             first_true(lambda: pid_of(ready, CLIENTS[1]) not in (0, old) and serving(heal_site, ready),
                                        marks, "back"),
-                            outcomes=outcomes)
+                            outcomes=outcomes, explain=explain(heal_site, ready))
     finally:
         try:
             os.kill(old, signal.SIGCONT)
@@ -216,6 +230,7 @@ def test_f_the_restart_budget_spent_raises_an_alert_and_restarts_nothing(heal_si
     watchdog_log = heal_site.path / "var" / "log" / "watchdog.log"
     seen = len(watchdog_log.read_text())
     old = running_pid(ready, CLIENTS[1])
+    seen_answering(ready, CLIENTS[1])
     outcomes: list = []
 
     def hang(load) -> None:
