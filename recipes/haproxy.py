@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from sitestack.recipes import convert
+from sitestack.recipes.address import Address
 from sitestack.recipes.adapter import Paths, created, user_errors
 from sitestack.recipes.convert import Duration
 from sitestack.recipes.description import Consumer
@@ -39,12 +40,7 @@ class Server:
     """One app client haproxy balances over."""
 
     name: str
-    host: str
-    port: int
-
-    @property
-    def address(self) -> str:
-        return convert.join_address(self.host, self.port)
+    address: Address
 
     @property
     def program(self) -> str:
@@ -108,8 +104,8 @@ class Haproxy:
     agent: AgentCheck | None = None
 
     @property
-    def address(self) -> str:
-        return convert.join_address(self.host, self.port)
+    def address(self) -> Address:
+        return Address(self.host, self.port)
 
 
 def parse_servers(text: str) -> tuple[Server, ...]:
@@ -117,23 +113,23 @@ def parse_servers(text: str) -> tuple[Server, ...]:
     problems: list[Problem] = []
     servers: list[Server] = []
     names: set[str] = set()
-    addresses: set[tuple[str, int]] = set()
+    addresses: set[Address] = set()
     for entry in text.split():
         name, equals, address = entry.partition("=")
         if not equals or not name or not address:
             problems.append(Problem("servers", "expected name=host:port entries", entry))
             continue
         try:
-            server = Server(convert.name(name), *convert.address(address))
+            server = Server(convert.name(name), convert.address(address))
         except Invalid as error:
             problems.append(Problem("servers", str(error), entry))
             continue
         if server.name in names:
             problems.append(Problem("servers", f"duplicate server name {server.name!r}", entry))
-        elif (server.host, server.port) in addresses:
+        elif server.address in addresses:
             problems.append(Problem("servers", f"duplicate server address {server.address}", entry))
         names.add(server.name)
-        addresses.add((server.host, server.port))
+        addresses.add(server.address)
         servers.append(server)
     if problems:
         raise ConfigError(problems)
@@ -241,7 +237,7 @@ class Recipe:
             reader.done()
         self.text = render_haproxy_cfg(name, self.haproxy)
         for key, value in {
-            "address": self.haproxy.address,
+            "address": str(self.haproxy.address),
             "host": self.haproxy.host,
             "port": str(self.haproxy.port),
             "monitor-uri": self.haproxy.monitor_uri,

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from sitestack.recipes import convert
+from sitestack.recipes.address import Address
 from sitestack.recipes.adapter import Paths, created, egg_scripts, user_errors
 from sitestack.recipes.files import cannot_create, ensure_directory, private_directory, write_if_changed
 from sitestack.recipes.options import OptionReader
@@ -28,8 +29,8 @@ class ZeoServer:
     invalidation_queue_size: int = 1000
 
     @property
-    def address(self) -> str:
-        return f"{self.host}:{self.port}"
+    def address(self) -> Address:
+        return Address(self.host, self.port)
 
 
 def render_zeo_conf(part: str, zeo: ZeoServer) -> str:
@@ -64,7 +65,7 @@ class Recipe:
             reader.done()
         self.conf = self.paths.parts / name / "zeo.conf"
         self.script = self.paths.bin / name
-        options["address"] = self.zeo.address
+        options["address"] = str(self.zeo.address)
         options["host"] = self.zeo.host
         options["port"] = str(self.zeo.port)
         options["command"] = str(self.script)
