@@ -180,16 +180,9 @@ class Recipe:
             # tests only: demoapp's GET /_test/grow?mb=N makes a client grow past its quota
             growth = reader.get("test-memory-growth", convert.boolean, False)
             self.eggs = [*EGGS, *extra_eggs]
-            # as root, clients run as this user: it must reach their script, the eggs and Python's library
-            reach = [self.paths.bin / "client1", Path(os.__file__)]
-            if eggs := buildout["buildout"].get("eggs-directory"):
-                reach.append(Path(eggs) / "egg")  # any egg inside it
-            self.user = program_user(reader, reach)
+            self.user = self._user(reader)
             if not reader.problems:
-                locations = [dist.location for dist in resolve(buildout, self.eggs)]
-                options["application-checked"] = check_importable(
-                    reader, self.model.application, locations, self.user,
-                    last=installed_option(buildout, name, "application-checked"))
+                options["application-checked"] = self._application_checked(reader)
             reader.done()
         options["servers"] = self.model.servers()
         options["addresses"] = " ".join(str(c.address) for c in self.model.clients)
@@ -213,6 +206,19 @@ class Recipe:
             )
             for client in self.model.clients
         ])
+
+    def _user(self, reader: OptionReader) -> str:
+        """As root, clients run as this user: it must reach their script, the eggs and Python's library."""
+        reach = [self.paths.bin / "client1", Path(os.__file__)]
+        if eggs := self.buildout["buildout"].get("eggs-directory"):
+            reach.append(Path(eggs) / "egg")  # any egg inside it
+        return program_user(reader, reach)
+
+    def _application_checked(self, reader: OptionReader) -> str:
+        """The application imports with the eggs, as the clients' user (see check_importable)."""
+        locations = [dist.location for dist in resolve(self.buildout, self.eggs)]
+        return check_importable(reader, self.model.application, locations, self.user,
+                                last=installed_option(self.buildout, self.name, "application-checked"))
 
     def directory(self, client: Client) -> Path:
         return self.paths.parts / self.name / client.name

@@ -157,16 +157,21 @@ def render_haproxy_cfg(part: str, haproxy: Haproxy) -> str:
     return render("haproxy.cfg.j2", part=part, haproxy=haproxy)
 
 
-def read_haproxy(reader: OptionReader, stats_socket: str) -> Haproxy:
-    """The model from a section's options; problems collect on the reader."""
-    servers: tuple[Server, ...] = ()
+def read_servers(reader: OptionReader) -> tuple[Server, ...]:
+    """The required `servers` option; problems collect on the reader."""
     if not reader.has("servers"):
         reader.problem("servers", "is required")
-    else:
-        try:
-            servers = parse_servers(reader.raw("servers"))
-        except ConfigError as error:
-            reader.problems.extend(error.problems)
+        return ()
+    try:
+        return parse_servers(reader.raw("servers"))
+    except ConfigError as error:
+        reader.problems.extend(error.problems)
+        return ()
+
+
+def read_haproxy(reader: OptionReader, stats_socket: str) -> Haproxy:
+    """The model from a section's options; problems collect on the reader."""
+    servers = read_servers(reader)
     if len(stats_socket) > MAX_SOCKET_PATH:
         reader.problem(
             "stats-socket",
@@ -179,20 +184,8 @@ def read_haproxy(reader: OptionReader, stats_socket: str) -> Haproxy:
         host=reader.get("host", convert.host, "127.0.0.1"),
         port=reader.get("port", convert.port, 8090),
         monitor_uri=reader.get("monitor-uri", convert.url_path, "/haproxy-health"),
-        check=HealthCheck(
-            path=reader.get("health-path", convert.url_path, "/health"),
-            interval=reader.get("check-interval", convert.duration, Duration(1000)),
-            rise=reader.get("rise", _at_least_one, 1),
-            fall=reader.get("fall", _at_least_one, 2),
-            slowstart=reader.get("slowstart", convert.duration, Duration(5000)),
-        ),
-        timeouts=Timeouts(
-            connect=reader.get("timeout-connect", convert.duration, Duration(2000)),
-            client=reader.get("timeout-client", convert.duration, Duration(60_000)),
-            server=reader.get("timeout-server", convert.duration, Duration(10_000)),
-            queue=reader.get("timeout-queue", convert.duration, Duration(30_000)),
-            check=reader.get("timeout-check", convert.duration, Duration(1000)),
-        ),
+        check=read_health_check(reader),
+        timeouts=read_timeouts(reader),
         maxconn=reader.get("maxconn", _at_least_one, 4),
         global_maxconn=reader.get("global-maxconn", _at_least_one, 256),
         retries=reader.get("retries", lambda text: convert.integer(text, 0, 100), 3),
@@ -200,6 +193,26 @@ def read_haproxy(reader: OptionReader, stats_socket: str) -> Haproxy:
         request_log=reader.get("request-log", request_log, "errors"),
         slow_request=reader.get("slow-request", convert.duration, Duration(1000)),
         agent=read_agent_check(reader),
+    )
+
+
+def read_health_check(reader: OptionReader) -> HealthCheck:
+    return HealthCheck(
+        path=reader.get("health-path", convert.url_path, "/health"),
+        interval=reader.get("check-interval", convert.duration, Duration(1000)),
+        rise=reader.get("rise", _at_least_one, 1),
+        fall=reader.get("fall", _at_least_one, 2),
+        slowstart=reader.get("slowstart", convert.duration, Duration(5000)),
+    )
+
+
+def read_timeouts(reader: OptionReader) -> Timeouts:
+    return Timeouts(
+        connect=reader.get("timeout-connect", convert.duration, Duration(2000)),
+        client=reader.get("timeout-client", convert.duration, Duration(60_000)),
+        server=reader.get("timeout-server", convert.duration, Duration(10_000)),
+        queue=reader.get("timeout-queue", convert.duration, Duration(30_000)),
+        check=reader.get("timeout-check", convert.duration, Duration(1000)),
     )
 
 
