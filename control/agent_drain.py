@@ -40,7 +40,8 @@ class AgentInfo:
 
     @classmethod
     def from_site(cls, data: dict[str, Any]) -> "AgentInfo":
-        return cls(convert.address(data["address"]), Path(data["state"]), tuple(data["clients"]), float(data.get("inter", 1.0)))
+        return cls(convert.address(data["address"]), Path(data["state"]), tuple(data["clients"]),
+                   float(data.get("inter", 1.0)))
 
 
 def in_flight(health_url: str, timeout: float = 2.0) -> int | None:
@@ -75,8 +76,8 @@ def answers(url: str) -> bool:
 class AgentDrain:
     """sitestack.control.drain's `Drain` through the agent instead of haproxy's admin socket."""
 
-    def __init__(self, agent: AgentInfo, programs: dict[str, tuple[str, Address | None]], status: RuntimeSocket | None = None,
-                 slowstart: float = SLOWSTART, progress: Callable[[str], None] = lambda message: None) -> None:
+    def __init__(self, agent: AgentInfo, programs: dict[str, tuple[str, Address | None]],
+                 status: RuntimeSocket | None = None, slowstart: float = SLOWSTART, progress: Callable[[str], None] = lambda message: None) -> None:
         self.agent, self.status, self.slowstart, self.progress = agent, status, slowstart, progress
         self.programs = programs  # client -> (health URL, address)
         self.file = StateFile(agent.state)

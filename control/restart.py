@@ -14,7 +14,8 @@ last one in rotation; automatic restarts spend a budget per client per hour, aft
 alert instead of restarting. A program that is no balancer server (a worker, a numprocs pool
 member `group:name_00`) is restarted the same way without the balancer steps.
 
-The decisions are pure functions (sitestack.control.restart_policy's `refusal`, sitestack.control.restart_log's `over_budget`); the I/O is in
+The decisions are pure functions (sitestack.control.restart_policy's `refusal`,
+sitestack.control.restart_log's `over_budget`); the I/O is in
 the `Drain` (sitestack.control.drain, over sitestack.control.haproxy_runtime), supervisor's XML-RPC, the restart log
 and lock (sitestack.control.restart_log) and the process questions (sitestack.control.processes).
 """

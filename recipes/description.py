@@ -196,6 +196,7 @@ def _json(value: Any) -> Any:
     if isinstance(value, Address):
         return str(value)
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        # f.type is the annotation's text (from __future__ import annotations)
         return {f.name: "" if f.type == "Address | None" and getattr(value, f.name) is None
                 else _json(getattr(value, f.name)) for f in dataclasses.fields(value)}
     if isinstance(value, tuple):

@@ -9,9 +9,9 @@ apply, `<name>-health-url`, `<name>-memory-quota`, `<name>-address`, `<name>-use
 `<name>-settings` (more supervisor options as `key=value` lines, e.g. numprocs, exitcodes),
 `<name>-kind` (`eventlistener` for an event listener, with `<name>-events`), and for a program whose
 config file its own binary checks, `<name>-consumer` (haproxy or varnish) with `<name>-config`,
-`<name>-secret` and `<name>-admin` (host:port). Addresses are `Address` values in a `PublishedProgram`
-and host:port text in the options: `publish` prints them, `decode` parses them. The optional ones are only set when they are not
-empty. The supervisor part reads them back with `collect`.
+`<name>-secret` and `<name>-admin` (host:port). The optional ones are only set when they are not
+empty. The supervisor part reads them back with `collect`. Addresses are `Address` values in a
+`PublishedProgram` and host:port text in the options: `publish` prints them, `decode` parses them.
 """
 from __future__ import annotations
 

@@ -10,7 +10,8 @@ from sitestack.recipes.description import Balancer, Consumer, ControlServer, Sit
 def described(tmp_path: Path) -> Site:
     secret = tmp_path / "control-password"
     secret.write_text("s3cret\n")
-    varnish = Consumer("varnish", "/srv/parts/varnish/varnish.vcl", "/srv/var/varnish/secret", Address("127.0.0.1", 6082))
+    varnish = Consumer("varnish", "/srv/parts/varnish/varnish.vcl", "/srv/var/varnish/secret",
+                       Address("127.0.0.1", 6082))
     return Site(
         tmp_path, tmp_path / "supervisord.conf",
         (SiteProgram("client1", "zeo-clients", 20, "http://127.0.0.1:8081/health", Address("127.0.0.1", 8081), True,
