@@ -17,7 +17,7 @@ from ZEO.ClientStorage import ClientStorage
 from ZEO.Exceptions import ClientDisconnected
 from ZODB.POSException import ConflictError
 
-from sitestack.appserver.settings import Address
+from sitestack.recipes.address import Address
 
 log = logging.getLogger("appserver")
 FIRST_DELAY = 0.1

@@ -2,26 +2,17 @@
 from __future__ import annotations
 
 import argparse
-import ipaddress
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from sitestack.recipes import convert
+from sitestack.recipes.address import Address
+from sitestack.recipes.errors import Invalid
+
 _APP = re.compile(r"^[A-Za-z_][\w]*(\.[A-Za-z_][\w]*)*:[A-Za-z_][\w]*(\.[A-Za-z_][\w]*)*$")
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
-
-
-@dataclass(frozen=True)
-class Address:
-    """A TCP address: an IP address (v4 or v6) and a port."""
-
-    host: str
-    port: int
-
-    def __str__(self) -> str:
-        host = f"[{self.host}]" if ":" in self.host else self.host
-        return f"{host}:{self.port}"
 
 
 @dataclass(frozen=True)
@@ -42,16 +33,14 @@ class Settings:
 
 
 def address(text: str) -> Address:
-    """HOST:PORT or [V6HOST]:PORT, where HOST is an IP address (or localhost)."""
-    host, sep, port = text.strip().rpartition(":")
-    if not sep or not port.isdigit() or not 1 <= int(port) <= 65535:
-        raise argparse.ArgumentTypeError(f"expected HOST:PORT such as 127.0.0.1:8081 (got {text!r})")
-    host = "127.0.0.1" if host == "localhost" else host.strip("[]")
+    """HOST:PORT or [V6HOST]:PORT, where HOST is an IP address (or localhost): `convert.address`, with
+    argparse's error."""
     try:
-        host = str(ipaddress.ip_address(host))
-    except ValueError:
+        return convert.address(text)
+    except convert.InvalidHost:
         raise argparse.ArgumentTypeError(f"expected an IP address before the port (got {text!r})") from None
-    return Address(host, int(port))
+    except Invalid:
+        raise argparse.ArgumentTypeError(f"expected HOST:PORT such as 127.0.0.1:8081 (got {text!r})") from None
 
 
 def application(text: str) -> str:

@@ -5,6 +5,9 @@ import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from sitestack.recipes import convert
+from sitestack.recipes.address import Address
+
 
 @dataclass(frozen=True)
 class BackupConfig:
@@ -14,7 +17,7 @@ class BackupConfig:
     blob_dir: str  # the live blob directory
     location: str  # where backups go (outside var/)
     keep: int  # full backups kept (with their incrementals and blob snapshots)
-    zeo_address: str  # host:port of the running ZEO server (pack)
+    zeo_address: Address  # the running ZEO server (pack); host:port in backup.json
     pack_days: int  # a pack keeps this many days of history
     max_age: int  # seconds: an older newest backup is late (bin/sitestack check)
     schedules: dict[str, str] = field(default_factory=dict)  # full / incremental / pack -> cron times
@@ -40,12 +43,14 @@ class BackupConfig:
 def encode(config: BackupConfig) -> str:
     data = asdict(config)
     data["stop_groups"] = list(config.stop_groups)
+    data["zeo_address"] = str(config.zeo_address)
     return json.dumps(data, indent=2, sort_keys=True) + "\n"
 
 
 def decode(text: str) -> BackupConfig:
     data = json.loads(text)
     data["stop_groups"] = tuple(data.get("stop_groups", ()))
+    data["zeo_address"] = convert.address(data["zeo_address"])
     return BackupConfig(**data)
 
 

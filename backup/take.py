@@ -173,9 +173,9 @@ def pack(config: BackupConfig, days: float, wait: float = 600, connect_timeout: 
     """Pack the storage through the running ZEO server, keeping `days` of history; the pack time."""
     from ZEO.ClientStorage import ClientStorage
 
-    host, _, port = config.zeo_address.rpartition(":")
+    zeo = config.zeo_address
     with private_files(), locked_location(config, wait, "pack"):
-        storage = ClientStorage((host.strip("[]"), int(port)), wait=False, read_only=True)
+        storage = ClientStorage((zeo.host, zeo.port), wait=False, read_only=True)
         try:
             deadline = time.monotonic() + connect_timeout
             while not storage.is_connected():

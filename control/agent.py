@@ -24,6 +24,8 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
+from sitestack.recipes import convert
+
 STATES = ("ready", "drain", "maint")
 READY = "ready"
 
@@ -113,11 +115,6 @@ def ask(address: tuple[str, int], line: str, timeout: float = 2.0) -> str:
     return b"".join(chunks).decode("ascii", "replace").strip()
 
 
-def parse_listen(text: str) -> tuple[str, int]:
-    host, _, port = text.rpartition(":")
-    return host.strip("[]"), int(port)
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="sitestack-agent", description=__doc__.splitlines()[0])
     parser.add_argument("--listen", required=True, help="host:port (the host's private address)")
@@ -126,7 +123,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--front", required=True, help="the front's addresses, comma separated")
     args = parser.parse_args(argv)
     agent = Agent(StateFile(args.state), args.clients.split(","), args.front.split(","))
-    with Server(parse_listen(args.listen), agent) as server:
+    listen = convert.address(args.listen)
+    with Server((listen.host, listen.port), agent) as server:
         print(f"sitestack-agent: answering for {args.clients} on {args.listen}", flush=True)
         server.serve_forever()
     return 0

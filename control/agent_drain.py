@@ -19,9 +19,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from sitestack.control.agent import READY, StateFile, ask, parse_listen
+from sitestack.control.agent import READY, StateFile, ask
 from sitestack.control.drain import wait_fully_up
 from sitestack.control.haproxy_runtime import RuntimeSocket, ServerState
+from sitestack.recipes import convert
+from sitestack.recipes.address import Address
 
 IN_FLIGHT_HEADER = "X-In-Flight"
 SLOWSTART = 5.0  # haproxy's slowstart (base.cfg's default), waited out where its socket is not on this host
@@ -31,14 +33,15 @@ SLOWSTART = 5.0  # haproxy's slowstart (base.cfg's default), waited out where it
 class AgentInfo:
     """site.json's extra.agent, written by the supervisor part from the agent part."""
 
-    address: str
+    address: Address
     state: Path
     clients: tuple[str, ...]
     inter: float = 1.0
 
     @classmethod
     def from_site(cls, data: dict[str, Any]) -> "AgentInfo":
-        return cls(data["address"], Path(data["state"]), tuple(data["clients"]), float(data.get("inter", 1.0)))
+        return cls(convert.address(data["address"]), Path(data["state"]), tuple(data["clients"]),
+                   float(data.get("inter", 1.0)))
 
 
 def in_flight(health_url: str, timeout: float = 2.0) -> int | None:
@@ -53,14 +56,13 @@ def in_flight(health_url: str, timeout: float = 2.0) -> int | None:
     return int(value) if value and value.isdigit() else None
 
 
-def established(address: str) -> int:
-    """TCP connections established to a listening address (host:port) on this host."""
+def established(address: Address) -> int:
+    """TCP connections established to a listening address on this host."""
     import psutil  # in bin/sitestack's and the watchdog's eggs (the supervisor part)
 
-    host, port = parse_listen(address)
     return sum(1 for c in psutil.net_connections(kind="tcp")
-               if c.status == psutil.CONN_ESTABLISHED and c.laddr and c.laddr.port == port
-               and c.laddr.ip in (host, "::ffff:" + host))
+               if c.status == psutil.CONN_ESTABLISHED and c.laddr and c.laddr.port == address.port
+               and c.laddr.ip in (address.host, "::ffff:" + address.host))
 
 
 def answers(url: str) -> bool:
@@ -74,8 +76,8 @@ def answers(url: str) -> bool:
 class AgentDrain:
     """sitestack.control.drain's `Drain` through the agent instead of haproxy's admin socket."""
 
-    def __init__(self, agent: AgentInfo, programs: dict[str, tuple[str, str]], status: RuntimeSocket | None = None,
-                 slowstart: float = SLOWSTART, progress: Callable[[str], None] = lambda message: None) -> None:
+    def __init__(self, agent: AgentInfo, programs: dict[str, tuple[str, Address | None]],
+                 status: RuntimeSocket | None = None, slowstart: float = SLOWSTART, progress: Callable[[str], None] = lambda message: None) -> None:
         self.agent, self.status, self.slowstart, self.progress = agent, status, slowstart, progress
         self.programs = programs  # client -> (health URL, address)
         self.file = StateFile(agent.state)
@@ -88,7 +90,7 @@ class AgentDrain:
         states = self.file.read()
         result = {}
         for name in self.agent.clients:
-            url, address = self.programs.get(name, ("", ""))
+            url, address = self.programs.get(name, ("", None))
             if name in seen:
                 result[name] = seen[name]
                 continue
@@ -99,7 +101,7 @@ class AgentDrain:
 
     def sessions(self, client: str) -> int:
         """The client's own requests in flight (see the module's docstring for where it comes from)."""
-        url, address = self.programs.get(client, ("", ""))
+        url, address = self.programs.get(client, ("", None))
         count = in_flight(url) if url else None
         if count is not None:
             return count
@@ -149,7 +151,7 @@ class AgentDrain:
         deadline = time.monotonic() + limit
         while time.monotonic() < deadline:
             try:
-                words = ask(parse_listen(self.agent.address), f"seen {client}").split()
+                words = ask((self.agent.address.host, self.agent.address.port), f"seen {client}").split()
             except OSError:
                 words = []
             if len(words) == 2 and words[0] == state and float(words[1]) >= since:

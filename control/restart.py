@@ -14,7 +14,8 @@ last one in rotation; automatic restarts spend a budget per client per hour, aft
 alert instead of restarting. A program that is no balancer server (a worker, a numprocs pool
 member `group:name_00`) is restarted the same way without the balancer steps.
 
-The decisions are pure functions (`refusal`, sitestack.control.restart_log's `over_budget`); the I/O is in
+The decisions are pure functions (sitestack.control.restart_policy's `refusal`,
+sitestack.control.restart_log's `over_budget`); the I/O is in
 the `Drain` (sitestack.control.drain, over sitestack.control.haproxy_runtime), supervisor's XML-RPC, the restart log
 and lock (sitestack.control.restart_log) and the process questions (sitestack.control.processes).
 """
@@ -24,7 +25,6 @@ import signal
 import time
 import xmlrpc.client
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from typing import Any
 
 from sitestack.control import http_answer, processes
@@ -35,69 +35,13 @@ from sitestack.control.drain import Drain, DrainError, drain_for
 from sitestack.control.haproxy_runtime import RuntimeSocket, ServerState
 from sitestack.control.ready import warmup_paths
 from sitestack.control.restart_log import RestartLog, over_budget, site_lock
+from sitestack.control.restart_policy import Policy, RestartError, RestartResult, refusal
 from sitestack.control.site import Site, SiteProgram
 from sitestack.control.underway import UnderWay
 
 __all__ = ["Policy", "RestartError", "RestartResult", "RuntimeSocket", "ServerState", "refusal", "restart_client"]
 
 Progress = Callable[[str], None]
-
-
-@dataclass(frozen=True)
-class Policy:
-    """How restarts are done; the defaults are what the listeners and rolling-restart use."""
-
-    max_out: int = 1                # clients out of rotation at once (this one included)
-    per_hour: int = 6               # automatic restarts of one client per hour before alerting
-    drain_timeout: float = 10.0     # seconds to wait for in-flight requests
-    hung_stop_timeout: float = 1.0  # a hung client gets SIGKILL after this long
-    start_timeout: float = 300.0    # seconds for the restarted client to answer (a part's start-timeout wins)
-    warmup: tuple[str, ...] = ()    # paths requested before it is put back (default: its health URL's page)
-    back_timeout: float = 60.0      # seconds for haproxy to report it UP with its slow start over
-    automatic: bool = True          # False (operator): no budget, may wait for a turn
-    wait_turn: float = 0.0          # seconds to wait while too many clients are out
-
-
-@dataclass
-class RestartResult:
-    """What happened: status is restarted, deferred, over-budget or failed."""
-
-    namespec: str
-    reason: str
-    status: str
-    message: str = ""
-    cause: str = "operator"  # memory, health, rolling, reload, operator (sitestack.control.counters.CAUSES)
-    old_pid: int = 0
-    new_pid: int = 0
-    timings: dict[str, float] = field(default_factory=dict)  # seconds since the start: out, stopped, healthy, back
-
-    @property
-    def ok(self) -> bool:
-        return self.status == "restarted"
-
-    def describe(self) -> str:
-        steps = " ".join(f"{k} {v:.1f}s" for k, v in self.timings.items())
-        pids = f" pid {self.old_pid} -> {self.new_pid}" if self.new_pid else ""
-        return f"{self.namespec}: {self.status} ({self.reason}){pids} {steps} {self.message}".rstrip()
-
-
-class RestartError(Exception):
-    """A step of a restart failed; the message says which."""
-
-
-def refusal(servers: dict[str, ServerState], target: str, max_out: int) -> str | None:
-    """Why taking `target` out of rotation now would break the rules, or None if it may go."""
-    if target not in servers or not servers[target].in_rotation:
-        return None  # already out (down, hung): restarting it takes nothing away
-    others = [s for name, s in servers.items() if name != target]
-    if not others:
-        return None  # a single client: nothing could take over anyway
-    if not any(s.in_rotation for s in others):
-        return f"{target} is the last client in rotation"
-    out = [s.name for s in others if not s.in_rotation]
-    if len(out) >= max_out:
-        return f"{len(out)} client(s) already out of rotation ({', '.join(out)}); at most {max_out} at once"
-    return None
 
 
 # ---- the routine ----------------------------------------------------------------------------

@@ -22,6 +22,7 @@ from typing import Any
 from sitestack.backup.config import BackupConfig, load
 from sitestack.backup.points import complete_points
 from sitestack.control.site import Site
+from sitestack.recipes.address import Address
 
 SUCCESS = 80  # supervisor.xmlrpc.Faults.SUCCESS, in a group call's results
 
@@ -36,10 +37,9 @@ def backup_config(site: Site) -> BackupConfig | None:
     return load(path) if path else None
 
 
-def zeo_answers(address: str) -> bool:
-    host, _, port = address.rpartition(":")
+def zeo_answers(address: Address) -> bool:
     try:
-        with socket.create_connection((host.strip("[]"), int(port)), timeout=1):
+        with socket.create_connection((address.host, address.port), timeout=1):
             return True
     except OSError:
         return False

@@ -28,17 +28,21 @@ from sitestack.exporter.backups import BackupCollector
 from sitestack.exporter.front import HaproxyCollector, VarnishCollector
 from sitestack.exporter.programs import HealthCollector, ProgramCollector, WatchdogCollector
 from sitestack.exporter.storage import QueueCollector, ZeoCollector
+from sitestack.recipes import convert
+from sitestack.recipes.address import Address
+from sitestack.recipes.errors import Invalid
 
 
 def log(message: str) -> None:
     print(f"{time.strftime('%Y-%m-%d %H:%M:%S')} exporter: {message}", file=sys.stderr, flush=True)
 
 
-def address(text: str) -> tuple[str, int]:
-    host, _, port = text.rpartition(":")
-    if not host or not port.isdigit():
-        raise argparse.ArgumentTypeError(f"expected HOST:PORT (got {text!r})")
-    return host.strip("[]"), int(port)
+def address(text: str) -> Address:
+    """A command-line address (HOST:PORT), through the one parser of addresses."""
+    try:
+        return convert.address(text)
+    except Invalid as error:
+        raise argparse.ArgumentTypeError(f"{error} (got {text!r})") from None
 
 
 class Guarded:
@@ -104,8 +108,8 @@ def build_registry(site: Site, options: argparse.Namespace) -> CollectorRegistry
     if options.varnish_workdir:
         collectors["varnish"] = VarnishCollector(options.varnishstat, options.varnish_workdir, options.timeout)
     if options.zeo:
-        zeo = next((p.namespec for p in site.programs if p.address == f"{options.zeo[0]}:{options.zeo[1]}"), "")
-        collectors["zeo"] = ZeoCollector(rpc, zeo, options.zeo[1], options.zeo_storage)
+        zeo = next((p.namespec for p in site.programs if p.address == options.zeo), "")
+        collectors["zeo"] = ZeoCollector(rpc, zeo, options.zeo.port, options.zeo_storage)
         collectors["queue"] = QueueCollector(options.zeo, options.timeout)
     if site.extra.get("backup"):
         collectors["backup"] = BackupCollector(site)
@@ -142,7 +146,7 @@ def listen_for_events(counts: RestartCounts, stdin: TextIO = sys.stdin, stdout: 
 def parser() -> argparse.ArgumentParser:
     parse = argparse.ArgumentParser(prog="exporter", description="the site's Prometheus exporter")
     parse.add_argument("--site", required=True, help="site.json the supervisor part wrote")
-    parse.add_argument("--listen", type=address, default=("127.0.0.1", 9180), help="HOST:PORT to serve /metrics on")
+    parse.add_argument("--listen", type=address, default=Address("127.0.0.1", 9180), help="HOST:PORT to serve /metrics on")
     parse.add_argument("--events", action="store_true", help="run as supervisor event listener (counts crashes)")
     parse.add_argument("--varnish-workdir", default="", help="varnishd's -n directory")
     parse.add_argument("--varnishstat", default="varnishstat")
@@ -160,13 +164,13 @@ def main(argv: list[str] | None = None) -> int:
         log(f"cannot read the site {options.site}: {error}")
         return 2
     registry = build_registry(site, options)
-    host, port = options.listen
+    listen: Address = options.listen
     try:
-        start_http_server(port, host, registry=registry)
+        start_http_server(listen.port, listen.host, registry=registry)
     except OSError as error:
-        log(f"cannot listen on {host}:{port}: {error}")
+        log(f"cannot listen on {listen}: {error}")
         return 2
-    log(f"serving /metrics on {host}:{port}")
+    log(f"serving /metrics on {listen}")
     if options.events:
         listen_for_events(RestartCounts(site.directory))
     else:

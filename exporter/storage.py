@@ -16,6 +16,7 @@ from typing import Any
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 
 from sitestack.control.processes import established_on
+from sitestack.recipes.address import Address
 from sitestack.worker import queue
 
 
@@ -51,7 +52,7 @@ class ZeoCollector:
 class QueueCollector:
     """The worker queue: jobs pending and claimed, done and failed, the oldest pending job's age."""
 
-    def __init__(self, zeo_address: tuple[str, int], timeout: float) -> None:
+    def __init__(self, zeo_address: Address, timeout: float) -> None:
         self.address, self.timeout = zeo_address, timeout
         self.db: Any = None
         self.done = 0
@@ -65,7 +66,7 @@ class QueueCollector:
         if self.db is None:
             import ZEO  # imported late: the exporter starts (and serves the rest) before ZEO answers
 
-            self.db = ZEO.DB(self.address, read_only=True, wait_timeout=self.timeout)
+            self.db = ZEO.DB((self.address.host, self.address.port), read_only=True, wait_timeout=self.timeout)
         return self.db
 
     def read(self, root: Any) -> dict[str, float]:

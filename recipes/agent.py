@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from sitestack.recipes import convert
+from sitestack.recipes.address import Address
 from sitestack.recipes.adapter import Paths, created, egg_scripts, user_errors
 from sitestack.recipes.convert import Duration
 from sitestack.recipes.errors import Invalid
@@ -41,8 +42,8 @@ class AgentSettings:
     inter: Duration = Duration(1000)
 
     @property
-    def address(self) -> str:
-        return convert.join_address(self.host, self.port)
+    def address(self) -> Address:
+        return Address(self.host, self.port)
 
 
 def names(text: str) -> tuple[str, ...]:
@@ -91,12 +92,12 @@ class Recipe:
             user = program_user(reader, [self.script])
             reader.done()
         s = self.settings
-        self.arguments = ["--listen", s.address, "--state", str(self.state), "--clients", ",".join(s.clients),
+        self.arguments = ["--listen", str(s.address), "--state", str(self.state), "--clients", ",".join(s.clients),
                           "--front", ",".join(s.front)]
-        options["address"] = s.address
+        options["address"] = str(s.address)
         options["state"] = str(self.state)
         options["inter"] = str(s.inter)
-        options["description"] = json.dumps({"address": s.address, "state": str(self.state),
+        options["description"] = json.dumps({"address": str(s.address), "state": str(self.state),
                                              "clients": list(s.clients), "inter": s.inter.seconds},
                                             sort_keys=True)
         publish(options, [PublishedProgram(

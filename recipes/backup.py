@@ -16,6 +16,7 @@ from typing import Any
 from sitestack.backup.config import BackupConfig, encode
 from sitestack.backup.schedule import longest_gap
 from sitestack.recipes import convert
+from sitestack.recipes.address import Address
 from sitestack.recipes.adapter import Paths, created, egg_scripts, user_errors
 from sitestack.recipes.crontab import READ_COMMAND, WRITE_COMMAND, apply_crontab, missing_program, read_crontab
 from sitestack.recipes.crontab_model import DEFAULT_PATH, CronEntry, block_key, command_line, cron_line, cron_times, merge
@@ -77,7 +78,7 @@ class Recipe:
             self.config = BackupConfig(
                 storage=storage, blob_dir=blob_dir, location=str(location),
                 keep=reader.get("keep", lambda t: convert.integer(t, 1, 1000), 2),
-                zeo_address=convert.join_address(*reader.require("zeo-address", convert.address) or ("", 0)),
+                zeo_address=reader.require("zeo-address", convert.address) or Address("127.0.0.1", 8100),
                 pack_days=reader.get("pack-days", lambda t: convert.integer(t, 0, 36500), 7),
                 max_age=int(max_age.seconds) if max_age else gap + GRACE,
                 schedules=times, stop_groups=self._stop_groups(buildout, reader),

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from sitestack.recipes import convert
+from sitestack.recipes.address import Address
 from sitestack.recipes.adapter import Paths, created, egg_scripts, resolve, user_errors
 from sitestack.recipes.application import check_importable, installed_option, memory_quota
 from sitestack.recipes.errors import Invalid
@@ -46,8 +47,8 @@ class Client:
         return f"client{self.number}"
 
     @property
-    def address(self) -> str:
-        return convert.join_address(self.host, self.port)
+    def address(self) -> Address:
+        return Address(self.host, self.port)
 
 
 @dataclass(frozen=True)
@@ -55,7 +56,7 @@ class Clients:
     """What every client shares, and the clients themselves."""
 
     clients: tuple[Client, ...]
-    zeo_address: str
+    zeo_address: Address | None
     application: str
     health_path: str
     threads: int
@@ -72,8 +73,8 @@ class Clients:
         """appserver's command line for one client."""
         return [
             "--name", client.name,
-            "--listen", client.address,
-            "--zeo", self.zeo_address,
+            "--listen", str(client.address),
+            "--zeo", str(self.zeo_address or ""),
             "--blob-cache", str(blob_cache),
             "--app", self.application,
             "--threads", str(dict(self.client_threads).get(client.number, self.threads)),
@@ -116,7 +117,7 @@ def seconds(text: str) -> int:
         raise Invalid("expected a whole number of seconds from 1 to 3600") from None
 
 
-def check_ports(reader: OptionReader, host: str, base_port: int, count: int, zeo: tuple[str, int] | None) -> None:
+def check_ports(reader: OptionReader, host: str, base_port: int, count: int, zeo: Address | None) -> None:
     """Every client port fits in 1..65535 and none is the ZEO server's."""
     if any(p.option in ("count", "host", "base-port") for p in reader.problems):
         return  # already reported; a default in their place would only add confusion
@@ -125,8 +126,8 @@ def check_ports(reader: OptionReader, host: str, base_port: int, count: int, zeo
     if last > 65535:
         reader.problem("base-port", f"with count = {count} the last client would listen on port {last}; "
                                     "expected base-port + count - 1 to be at most 65535", text)
-    elif zeo is not None and zeo[0] == host and base_port <= zeo[1] <= last:
-        reader.problem("base-port", f"client{zeo[1] - base_port + 1} would listen on port {zeo[1]}, "
+    elif zeo is not None and zeo.host == host and base_port <= zeo.port <= last:
+        reader.problem("base-port", f"client{zeo.port - base_port + 1} would listen on port {zeo.port}, "
                                     "the ZEO server's port", text)
 
 
@@ -139,7 +140,7 @@ def read_clients(reader: OptionReader) -> Clients:
     check_ports(reader, host, base_port, count, zeo)
     return Clients(
         clients=tuple(Client(i, host, base_port + i - 1) for i in range(1, count + 1)),
-        zeo_address=convert.join_address(*zeo) if zeo else "",
+        zeo_address=zeo,
         application=reader.get("application", application, "sitestack.demoapp:application"),
         health_path=reader.get("health-path", health_path, "/health"),
         threads=reader.get("threads", lambda t: convert.integer(t, 1, 256), 4),
@@ -179,19 +180,12 @@ class Recipe:
             # tests only: demoapp's GET /_test/grow?mb=N makes a client grow past its quota
             growth = reader.get("test-memory-growth", convert.boolean, False)
             self.eggs = [*EGGS, *extra_eggs]
-            # as root, clients run as this user: it must reach their script, the eggs and Python's library
-            reach = [self.paths.bin / "client1", Path(os.__file__)]
-            if eggs := buildout["buildout"].get("eggs-directory"):
-                reach.append(Path(eggs) / "egg")  # any egg inside it
-            self.user = program_user(reader, reach)
+            self.user = self._user(reader)
             if not reader.problems:
-                locations = [dist.location for dist in resolve(buildout, self.eggs)]
-                options["application-checked"] = check_importable(
-                    reader, self.model.application, locations, self.user,
-                    last=installed_option(buildout, name, "application-checked"))
+                options["application-checked"] = self._application_checked(reader)
             reader.done()
         options["servers"] = self.model.servers()
-        options["addresses"] = " ".join(c.address for c in self.model.clients)
+        options["addresses"] = " ".join(str(c.address) for c in self.model.clients)
         options["health-path"] = self.model.health_path
         publish(options, [
             PublishedProgram(
@@ -212,6 +206,19 @@ class Recipe:
             )
             for client in self.model.clients
         ])
+
+    def _user(self, reader: OptionReader) -> str:
+        """As root, clients run as this user: it must reach their script, the eggs and Python's library."""
+        reach = [self.paths.bin / "client1", Path(os.__file__)]
+        if eggs := self.buildout["buildout"].get("eggs-directory"):
+            reach.append(Path(eggs) / "egg")  # any egg inside it
+        return program_user(reader, reach)
+
+    def _application_checked(self, reader: OptionReader) -> str:
+        """The application imports with the eggs, as the clients' user (see check_importable)."""
+        locations = [dist.location for dist in resolve(self.buildout, self.eggs)]
+        return check_importable(reader, self.model.application, locations, self.user,
+                                last=installed_option(self.buildout, self.name, "application-checked"))
 
     def directory(self, client: Client) -> Path:
         return self.paths.parts / self.name / client.name

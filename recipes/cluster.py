@@ -25,6 +25,7 @@ from typing import Any
 import zc.buildout
 
 from sitestack.recipes import convert
+from sitestack.recipes.address import Address
 from sitestack.recipes.errors import ConfigError, Invalid, Problem
 from sitestack.recipes.options import OptionReader
 
@@ -57,7 +58,7 @@ class Cluster:
 
     def servers(self, clients: int, base_port: int) -> str:
         """`app1.client1=10.77.0.2:8081 ...`: every client of every app host, for haproxy."""
-        return " ".join(f"{h.name}.client{i}={convert.join_address(h.address, base_port + i - 1)}"
+        return " ".join(f"{h.name}.client{i}={Address(h.address, base_port + i - 1)}"
                         for h in self.of_role("app") for i in range(1, clients + 1))
 
 
@@ -151,7 +152,7 @@ class Recipe:
             "name": host.name,
             "role": host.role,
             "address": host.address,
-            "zeo-address": convert.join_address(db.address, zeo_port),
+            "zeo-address": str(Address(db.address, zeo_port)),
             "front-address": front.address,
             "servers": cluster.servers(clients, client_port),
             "app-hosts": " ".join(h.name for h in cluster.of_role("app")),

@@ -8,6 +8,7 @@ import ipaddress
 import re
 from dataclasses import dataclass
 
+from sitestack.recipes.address import Address
 from sitestack.recipes.errors import Invalid
 
 TRUE = frozenset({"true", "yes", "on", "1"})
@@ -77,6 +78,10 @@ def format_size(size: int) -> str:
     return str(size)
 
 
+class InvalidHost(Invalid):
+    """Not an IP address: the host of an address is what is wrong."""
+
+
 def host(text: str) -> str:
     """An IP address (the stack binds addresses, not names, so nothing depends on DNS)."""
     value = text.strip()
@@ -85,7 +90,7 @@ def host(text: str) -> str:
     try:
         return str(ipaddress.ip_address(value.strip("[]")))
     except ValueError:
-        raise Invalid("expected an IP address such as 127.0.0.1") from None
+        raise InvalidHost("expected an IP address such as 127.0.0.1") from None
 
 
 def is_loopback(address: str) -> bool:
@@ -153,16 +158,17 @@ def duration(text: str) -> Duration:
     return Duration(int(match.group(1)) * _MILLISECONDS[match.group(2)])
 
 
-def address(text: str) -> tuple[str, int]:
-    """host:port with an IP address (IPv6 in brackets: [::1]:8080) or localhost."""
+def address(text: str) -> Address:
+    """host:port with an IP address (IPv6 in brackets: [::1]:8080) or localhost: the one parser of
+    an address's text."""
     value = text.strip()
     match = re.fullmatch(r"\[([0-9A-Fa-f:.]+)\]:(\d+)|([^:\s\[\]]+):(\d+)", value)
     if not match:
         raise Invalid("expected host:port such as 127.0.0.1:8080")
     try:
-        return host(match.group(1) or match.group(3)), port(match.group(2) or match.group(4))
+        return Address(host(match.group(1) or match.group(3)), port(match.group(2) or match.group(4)))
     except Invalid as error:
-        raise Invalid(f"expected host:port such as 127.0.0.1:8080; {error}") from None
+        raise type(error)(f"expected host:port such as 127.0.0.1:8080; {error}") from None
 
 
 def url_path(text: str) -> str:
@@ -171,8 +177,3 @@ def url_path(text: str) -> str:
     if not _URL_PATH.fullmatch(value):
         raise Invalid("expected a URL path such as /health")
     return value
-
-
-def join_address(host_: str, port_: int) -> str:
-    """host:port, with an IPv6 host in brackets."""
-    return f"[{host_}]:{port_}" if ":" in host_ else f"{host_}:{port_}"

@@ -4,7 +4,8 @@ bin/sitestack, the watchdog and the exporter. One encoder (`Site.dumps`), one de
 It holds every path and name an operator command needs (config files, secrets, admin addresses,
 haproxy's socket and backend, the control server), so nothing re-parses a generated file to learn
 what the build already knew. It holds no secret: only the path of the file that does.
-Pure: stdlib only (supervisor is imported when `rpc` is called).
+Addresses are `Address` values here and host:port text in site.json.
+Pure: stdlib and sitestack's converters only (supervisor is imported when `rpc` is called).
 """
 from __future__ import annotations
 
@@ -12,9 +13,13 @@ import dataclasses
 import importlib
 import json
 import xmlrpc.client
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
+
+from sitestack.recipes import convert
+from sitestack.recipes.address import Address
 
 CONSUMERS = ("haproxy", "varnish")
 
@@ -27,7 +32,7 @@ class Consumer:
     kind: str  # one of CONSUMERS: which check of bin/sitestack check applies
     config: str
     secret: str = ""
-    admin: str = ""  # host:port of its admin interface (varnish's -T)
+    admin: Address | None = None  # its admin interface (varnish's -T)
 
 
 @dataclass(frozen=True)
@@ -38,7 +43,7 @@ class SiteProgram:
     group: str
     priority: int
     health_url: str = ""
-    address: str = ""
+    address: Address | None = None
     watchdog: bool = False
     memory_quota: int | None = None
     start_timeout: float = 0.0  # seconds a restart waits for it to answer (0: the restart's default)
@@ -81,7 +86,7 @@ class ControlServer:
     password_file: str = ""  # mode 0600; "" when the control server has no password
     socket: str = ""  # the unix socket ("" for an inet port)
     socket_mode: str = ""  # such as 0700
-    port: str = ""  # host:port of an inet control port
+    port: Address | None = None  # an inet control port
     pidfile: str = ""  # supervisord's pidfile ("" in conf.d mode)
     supervisord_user: str = ""  # the user supervisord switches to ("": it stays who started it)
 
@@ -137,9 +142,9 @@ class Site:
         """site.json's text."""
         data: dict[str, Any] = {
             "directory": str(self.directory), "supervisord_conf": str(self.supervisord_conf),
-            "programs": [dataclasses.asdict(p) for p in self.programs],
-            "balancer": dataclasses.asdict(self.balancer) if self.balancer else None,
-            "control": dataclasses.asdict(self.control_server) if self.control_server else None,
+            "programs": [_json(p) for p in self.programs],
+            "balancer": _json(self.balancer),
+            "control": _json(self.control_server),
         }
         if self.extra:
             data["extra"] = self.extra
@@ -161,14 +166,42 @@ class Site:
             balancer=Balancer(balancer["socket"], balancer["backend"], tuple(balancer.get("servers", ())),
                               balancer.get("part", "")) if balancer else None,
             extra=data.get("extra", {}),
-            control_server=ControlServer(**control) if control else None,
+            control_server=_with_address(ControlServer, control, "port") if control else None,
         )
 
 
 def _program(data: dict[str, Any]) -> SiteProgram:
     consumer = data.get("consumer")
     fields = {k: v for k, v in data.items() if k != "consumer"}
-    return SiteProgram(**fields, consumer=Consumer(**consumer) if consumer else None)
+    return _with_address(SiteProgram, fields, "address",
+                         consumer=_with_address(Consumer, consumer, "admin") if consumer else None)
+
+
+_T = TypeVar("_T")
+
+
+def _with_address(kind: Callable[..., _T], data: dict[str, Any], key: str, **more: Any) -> _T:
+    """kind(**data) with data[key], host:port text in site.json, parsed."""
+    return kind(**{**data, key: optional_address(data.get(key, ""))}, **more)
+
+
+def optional_address(text: str) -> Address | None:
+    """An address as site.json and published options hold it: host:port, or "" for none."""
+    return convert.address(text) if text.strip() else None
+
+
+def _json(value: Any) -> Any:
+    """A description's value as site.json holds it: dataclasses as objects, an address as host:port
+    ("" for none: an address field is never null)."""
+    if isinstance(value, Address):
+        return str(value)
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        # f.type is the annotation's text (from __future__ import annotations)
+        return {f.name: "" if f.type == "Address | None" and getattr(value, f.name) is None
+                else _json(getattr(value, f.name)) for f in dataclasses.fields(value)}
+    if isinstance(value, tuple):
+        return [_json(item) for item in value]
+    return value
 
 
 def _supervisorctl_section(conf: Path) -> tuple[str, str, str]:

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from sitestack.recipes import convert
+from sitestack.recipes.address import Address
 from sitestack.recipes.adapter import Paths, created, egg_scripts, user_errors
 from sitestack.recipes.errors import Invalid
 from sitestack.recipes.files import ensure_directory, write_if_changed
@@ -39,8 +40,8 @@ class Exporter:
     alert_after: convert.Duration = convert.Duration(60_000)
 
     @property
-    def address(self) -> str:
-        return convert.join_address(self.host, self.port)
+    def address(self) -> Address:
+        return Address(self.host, self.port)
 
 
 def render_prometheus_config(exporter: Exporter, rules: str) -> str:
@@ -89,14 +90,14 @@ class Recipe:
             self.exporter = read_exporter(reader)
             site_json = reader.get("site-json", convert.single_line,
                                    str(self.paths.parts / "supervisor" / "site.json"))
-            arguments = ["--site", site_json, "--listen", self.exporter.address, "--events",
+            arguments = ["--site", site_json, "--listen", str(self.exporter.address), "--events",
                          "--timeout", f"{reader.get('timeout', _timeout, 2.0):g}"]
             if reader.has("varnish-workdir"):
                 arguments += ["--varnish-workdir", reader.get("varnish-workdir", convert.single_line, ""),
                               "--varnishstat", self._varnishstat(reader)]
             if reader.has("zeo-address"):
-                zeo = reader.get("zeo-address", convert.address, ("127.0.0.1", 8100))
-                arguments += ["--zeo", convert.join_address(*zeo),
+                zeo = reader.get("zeo-address", convert.address, Address("127.0.0.1", 8100))
+                arguments += ["--zeo", str(zeo),
                               "--zeo-storage", reader.get("zeo-storage", convert.single_line, "")]
             priority = reader.get("priority", convert.priority, 50)
             self.eggs = [*EGGS, *reader.raw("eggs").split()]
@@ -105,7 +106,7 @@ class Recipe:
         self.directory = self.paths.parts / name
         self.prometheus_yml = self.directory / "prometheus.yml"
         self.alerts_yml = self.directory / "alerts.yml"
-        options["address"] = self.exporter.address
+        options["address"] = str(self.exporter.address)
         options["url"] = f"http://{self.exporter.address}/metrics"
         options["prometheus-config"] = str(self.prometheus_yml)
         options["alert-rules"] = str(self.alerts_yml)

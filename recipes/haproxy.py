@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from sitestack.recipes import convert
+from sitestack.recipes.address import Address
 from sitestack.recipes.adapter import Paths, created, user_errors
 from sitestack.recipes.convert import Duration
 from sitestack.recipes.description import Consumer
@@ -39,12 +40,7 @@ class Server:
     """One app client haproxy balances over."""
 
     name: str
-    host: str
-    port: int
-
-    @property
-    def address(self) -> str:
-        return convert.join_address(self.host, self.port)
+    address: Address
 
     @property
     def program(self) -> str:
@@ -108,8 +104,8 @@ class Haproxy:
     agent: AgentCheck | None = None
 
     @property
-    def address(self) -> str:
-        return convert.join_address(self.host, self.port)
+    def address(self) -> Address:
+        return Address(self.host, self.port)
 
 
 def parse_servers(text: str) -> tuple[Server, ...]:
@@ -117,23 +113,23 @@ def parse_servers(text: str) -> tuple[Server, ...]:
     problems: list[Problem] = []
     servers: list[Server] = []
     names: set[str] = set()
-    addresses: set[tuple[str, int]] = set()
+    addresses: set[Address] = set()
     for entry in text.split():
         name, equals, address = entry.partition("=")
         if not equals or not name or not address:
             problems.append(Problem("servers", "expected name=host:port entries", entry))
             continue
         try:
-            server = Server(convert.name(name), *convert.address(address))
+            server = Server(convert.name(name), convert.address(address))
         except Invalid as error:
             problems.append(Problem("servers", str(error), entry))
             continue
         if server.name in names:
             problems.append(Problem("servers", f"duplicate server name {server.name!r}", entry))
-        elif (server.host, server.port) in addresses:
+        elif server.address in addresses:
             problems.append(Problem("servers", f"duplicate server address {server.address}", entry))
         names.add(server.name)
-        addresses.add((server.host, server.port))
+        addresses.add(server.address)
         servers.append(server)
     if problems:
         raise ConfigError(problems)
@@ -161,16 +157,21 @@ def render_haproxy_cfg(part: str, haproxy: Haproxy) -> str:
     return render("haproxy.cfg.j2", part=part, haproxy=haproxy)
 
 
-def read_haproxy(reader: OptionReader, stats_socket: str) -> Haproxy:
-    """The model from a section's options; problems collect on the reader."""
-    servers: tuple[Server, ...] = ()
+def read_servers(reader: OptionReader) -> tuple[Server, ...]:
+    """The required `servers` option; problems collect on the reader."""
     if not reader.has("servers"):
         reader.problem("servers", "is required")
-    else:
-        try:
-            servers = parse_servers(reader.raw("servers"))
-        except ConfigError as error:
-            reader.problems.extend(error.problems)
+        return ()
+    try:
+        return parse_servers(reader.raw("servers"))
+    except ConfigError as error:
+        reader.problems.extend(error.problems)
+        return ()
+
+
+def read_haproxy(reader: OptionReader, stats_socket: str) -> Haproxy:
+    """The model from a section's options; problems collect on the reader."""
+    servers = read_servers(reader)
     if len(stats_socket) > MAX_SOCKET_PATH:
         reader.problem(
             "stats-socket",
@@ -183,20 +184,8 @@ def read_haproxy(reader: OptionReader, stats_socket: str) -> Haproxy:
         host=reader.get("host", convert.host, "127.0.0.1"),
         port=reader.get("port", convert.port, 8090),
         monitor_uri=reader.get("monitor-uri", convert.url_path, "/haproxy-health"),
-        check=HealthCheck(
-            path=reader.get("health-path", convert.url_path, "/health"),
-            interval=reader.get("check-interval", convert.duration, Duration(1000)),
-            rise=reader.get("rise", _at_least_one, 1),
-            fall=reader.get("fall", _at_least_one, 2),
-            slowstart=reader.get("slowstart", convert.duration, Duration(5000)),
-        ),
-        timeouts=Timeouts(
-            connect=reader.get("timeout-connect", convert.duration, Duration(2000)),
-            client=reader.get("timeout-client", convert.duration, Duration(60_000)),
-            server=reader.get("timeout-server", convert.duration, Duration(10_000)),
-            queue=reader.get("timeout-queue", convert.duration, Duration(30_000)),
-            check=reader.get("timeout-check", convert.duration, Duration(1000)),
-        ),
+        check=read_health_check(reader),
+        timeouts=read_timeouts(reader),
         maxconn=reader.get("maxconn", _at_least_one, 4),
         global_maxconn=reader.get("global-maxconn", _at_least_one, 256),
         retries=reader.get("retries", lambda text: convert.integer(text, 0, 100), 3),
@@ -204,6 +193,26 @@ def read_haproxy(reader: OptionReader, stats_socket: str) -> Haproxy:
         request_log=reader.get("request-log", request_log, "errors"),
         slow_request=reader.get("slow-request", convert.duration, Duration(1000)),
         agent=read_agent_check(reader),
+    )
+
+
+def read_health_check(reader: OptionReader) -> HealthCheck:
+    return HealthCheck(
+        path=reader.get("health-path", convert.url_path, "/health"),
+        interval=reader.get("check-interval", convert.duration, Duration(1000)),
+        rise=reader.get("rise", _at_least_one, 1),
+        fall=reader.get("fall", _at_least_one, 2),
+        slowstart=reader.get("slowstart", convert.duration, Duration(5000)),
+    )
+
+
+def read_timeouts(reader: OptionReader) -> Timeouts:
+    return Timeouts(
+        connect=reader.get("timeout-connect", convert.duration, Duration(2000)),
+        client=reader.get("timeout-client", convert.duration, Duration(60_000)),
+        server=reader.get("timeout-server", convert.duration, Duration(10_000)),
+        queue=reader.get("timeout-queue", convert.duration, Duration(30_000)),
+        check=reader.get("timeout-check", convert.duration, Duration(1000)),
     )
 
 
@@ -241,7 +250,7 @@ class Recipe:
             reader.done()
         self.text = render_haproxy_cfg(name, self.haproxy)
         for key, value in {
-            "address": self.haproxy.address,
+            "address": str(self.haproxy.address),
             "host": self.haproxy.host,
             "port": str(self.haproxy.port),
             "monitor-uri": self.haproxy.monitor_uri,

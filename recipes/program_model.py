@@ -8,6 +8,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from sitestack.recipes import convert
+from sitestack.recipes.address import Address
 from sitestack.recipes.errors import Invalid
 from sitestack.recipes.options import OptionReader
 from sitestack.recipes.publish import PublishedProgram
@@ -51,7 +52,7 @@ def process_names(name: str, settings: Mapping[str, str], group: str = "") -> li
 
 def described(name: str, command: str, settings: Mapping[str, str], group: str = "",
               memory_quota: int | None = None, health_url: str = "", watchdog: bool = False,
-              address: str = "") -> PublishedProgram:
+              address: Address | None = None) -> PublishedProgram:
     """A program from supervisor settings: the ones the description holds as fields (priority,
     directory, user, stopsignal, stopwaitsecs, startsecs) read from them, the rest kept as settings."""
     rest = split_structural(tuple(settings.items()), ("priority", "directory", "user"))[1]
@@ -107,7 +108,7 @@ def read_program(name: str, reader: OptionReader, default_command: str | None = 
         memory_quota=reader.get("memory-quota", convert.byte_size, None),
         health_url=reader.get("health-url", check_value, ""),
         watchdog=reader.get("watchdog", convert.boolean, False),
-        address=reader.get("address", lambda t: convert.join_address(*convert.address(t)), ""),
+        address=reader.get("address", convert.address, None),
     )
 
 

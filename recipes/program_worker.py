@@ -63,7 +63,7 @@ def worker_arguments(reader: OptionReader, blob_cache: Path, startsecs: int) -> 
     """bin/<part>'s arguments from the worker options."""
     zeo = reader.require("zeo-address", convert.address)
     arguments = [
-        "--zeo", convert.join_address(*zeo) if zeo else "",
+        "--zeo", str(zeo or ""),
         "--blob-cache", str(blob_cache),
         "--handler", reader.get("handler", _handler, "sitestack.demoapp.jobs:handle"),
         "--time-limit", f"{reader.get('time-limit', _seconds(0, 10**7), 3600.0):g}",

@@ -10,7 +10,8 @@ apply, `<name>-health-url`, `<name>-memory-quota`, `<name>-address`, `<name>-use
 `<name>-kind` (`eventlistener` for an event listener, with `<name>-events`), and for a program whose
 config file its own binary checks, `<name>-consumer` (haproxy or varnish) with `<name>-config`,
 `<name>-secret` and `<name>-admin` (host:port). The optional ones are only set when they are not
-empty. The supervisor part reads them back with `collect`.
+empty. The supervisor part reads them back with `collect`. Addresses are `Address` values in a
+`PublishedProgram` and host:port text in the options: `publish` prints them, `decode` parses them.
 """
 from __future__ import annotations
 
@@ -18,7 +19,8 @@ from collections.abc import Mapping, MutableMapping
 from dataclasses import dataclass, field
 
 from sitestack.recipes import convert
-from sitestack.recipes.description import CONSUMERS, Consumer
+from sitestack.recipes.address import Address
+from sitestack.recipes.description import CONSUMERS, Consumer, optional_address
 from sitestack.recipes.errors import ConfigError, Invalid, Problem
 
 
@@ -33,7 +35,7 @@ class PublishedProgram:
     group: str
     health_url: str = ""
     memory_quota: int | None = None
-    address: str = ""
+    address: Address | None = None
     user: str = ""
     stopsignal: str = "TERM"
     stopwaitsecs: int = 10
@@ -50,7 +52,7 @@ class PublishedProgram:
     # watchdog's grace for a process that has not answered since it started
     start_timeout: int = 0
     # more addresses it listens on besides `address` (varnish's admin port), for the port-clash check
-    other_addresses: tuple[str, ...] = ()
+    other_addresses: tuple[Address, ...] = ()
     consumer: Consumer | None = None
 
     @property
@@ -71,7 +73,7 @@ def publish(options: MutableMapping[str, str], programs: list[PublishedProgram])
         options[f"{p.name}-memory-quota"] = (
             convert.format_size(p.memory_quota) if p.memory_quota else ""
         )
-        options[f"{p.name}-address"] = p.address
+        options[f"{p.name}-address"] = str(p.address) if p.address else ""
         options[f"{p.name}-user"] = p.user
         options[f"{p.name}-stopsignal"] = p.stopsignal
         options[f"{p.name}-stopwaitsecs"] = str(p.stopwaitsecs)
@@ -86,14 +88,14 @@ def publish(options: MutableMapping[str, str], programs: list[PublishedProgram])
             options[f"{p.name}-kind"] = p.kind
             options[f"{p.name}-events"] = p.events
         if p.other_addresses:
-            options[f"{p.name}-other-addresses"] = " ".join(p.other_addresses)
+            options[f"{p.name}-other-addresses"] = " ".join(str(a) for a in p.other_addresses)
         if p.consumer:
             options[f"{p.name}-consumer"] = p.consumer.kind
             options[f"{p.name}-config"] = p.consumer.config
             if p.consumer.secret:
                 options[f"{p.name}-secret"] = p.consumer.secret
             if p.consumer.admin:
-                options[f"{p.name}-admin"] = p.consumer.admin
+                options[f"{p.name}-admin"] = str(p.consumer.admin)
 
 
 def publishes_programs(options: Mapping[str, str]) -> bool:
@@ -129,7 +131,7 @@ def decode(name: str, options: Mapping[str, str]) -> PublishedProgram:
         group=get("group"),
         health_url=get("health-url"),
         memory_quota=convert.byte_size(quota) if quota else None,
-        address=get("address"),
+        address=optional_address(get("address")),
         user=get("user"),
         stopsignal=get("stopsignal", "TERM") or "TERM",
         stopwaitsecs=convert.integer(get("stopwaitsecs", "10"), 0),
@@ -139,7 +141,7 @@ def decode(name: str, options: Mapping[str, str]) -> PublishedProgram:
         settings=_settings(get("settings"), get("kind", "program")),
         kind=_kind(get("kind", "program")),
         events=get("events"),
-        other_addresses=tuple(get("other-addresses").split()),
+        other_addresses=tuple(convert.address(word) for word in get("other-addresses").split()),
         start_timeout=convert.integer(get("start-timeout", "0"), 0),
         consumer=_consumer(get("consumer"), get("config"), get("secret"), get("admin")),
     )
@@ -150,7 +152,7 @@ def _consumer(kind: str, config: str, secret: str, admin: str) -> Consumer | Non
         return None
     if kind.strip() not in CONSUMERS:
         raise Invalid("expected consumer " + " or ".join(CONSUMERS))
-    return Consumer(kind.strip(), config, secret, convert.join_address(*convert.address(admin)) if admin else "")
+    return Consumer(kind.strip(), config, secret, optional_address(admin))
 
 
 def _kind(text: str) -> str:

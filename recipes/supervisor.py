@@ -105,7 +105,7 @@ class Recipe:
     def _check(self, reader: OptionReader, found: Gathered) -> None:
         """What supervisord would refuse, port clashes, and directories install cannot write in."""
         reader.problems.extend(validate(self.config))
-        if self.control.kind == "inet":
+        if self.control.port:
             claim_address(reader, "port", found.addresses, self.control.port, "supervisord",
                           reader.raw("port").strip())
         self._check_directories(reader)

@@ -6,6 +6,7 @@ import dataclasses
 from pathlib import Path
 from typing import Any
 
+from sitestack.recipes.address import Address
 from sitestack.recipes.description import Balancer, ControlServer, Site, SiteProgram
 from sitestack.recipes.errors import Invalid
 from sitestack.recipes.options import OptionReader
@@ -80,18 +81,12 @@ def listener_from_part(published: PublishedProgram, log_dir: Path) -> EventListe
     return EventListener(published.name, published.events, published.command, tuple(merged.items()))
 
 
-WILDCARDS = ("0.0.0.0", "::", "")
-
-
-def claim_address(reader: OptionReader, option: str, taken: dict[str, str], address: str, owner: str,
+def claim_address(reader: OptionReader, option: str, taken: dict[Address, str], address: Address, owner: str,
                   value: str) -> None:
     """Record that owner listens on address; a port someone already holds there is a problem."""
-    host, _, port = address.rpartition(":")
     for other, holder in taken.items():
-        other_host, _, other_port = other.rpartition(":")
-        if port == other_port and (host.strip("[]") == other_host.strip("[]")
-                                   or {host.strip("[]"), other_host.strip("[]")} & set(WILDCARDS)):
-            where = address if host == other_host else f"{address} and {other}"
+        if address.clashes_with(other):
+            where = address if address.host == other.host else f"{address} and {other}"
             reader.problem(option, f"{owner!r} and {holder!r} both listen on {where}", value)
             return
     taken[address] = owner
@@ -153,7 +148,7 @@ def control_server(conf: Path, config: SupervisorConfig, password_file: str) -> 
         password_file=password_file if control.password else "",
         socket=control.file if control.kind == "unix" else "",
         socket_mode=control.chmod if control.kind == "unix" else "",
-        port=control.port if control.kind == "inet" else "",
+        port=control.port if control.kind == "inet" else None,
         pidfile=supervisord.pidfile if supervisord else "",
         supervisord_user=supervisord.user if supervisord else "",
     )

@@ -17,6 +17,7 @@ from typing import TypedDict
 from urllib.parse import urlsplit
 
 from sitestack.recipes import convert
+from sitestack.recipes.address import Address
 from sitestack.recipes.errors import Invalid
 from sitestack.recipes.supervisor_model import (
     LISTENER_OPTIONS,
@@ -121,7 +122,7 @@ def parse_program(line: str) -> Program:
 class ClientFields(TypedDict, total=False):
     """The Program fields a line's (...) may give."""
 
-    address: str
+    address: Address
     health_url: str
     watchdog: bool
     memory_quota: int
@@ -132,9 +133,9 @@ def client_fields(given: dict[str, str]) -> ClientFields:
     """address, health URL, memory quota and start timeout from a line's (...), as Program fields."""
     fields: ClientFields = {}
     if "address" in given:
-        fields["address"] = convert.join_address(*convert.address(given["address"]))
+        fields["address"] = convert.address(given["address"])
     if "health-url" in given:
-        fields["health_url"] = _health_url(given["health-url"], str(fields.get("address", "")))
+        fields["health_url"] = _health_url(given["health-url"], fields.get("address"))
         fields["watchdog"] = True
     if "memory-quota" in given:
         fields["memory_quota"] = convert.byte_size(given["memory-quota"])
@@ -147,7 +148,7 @@ def client_fields(given: dict[str, str]) -> ClientFields:
     return fields
 
 
-def _health_url(text: str, address: str) -> str:
+def _health_url(text: str, address: Address | None) -> str:
     """http://host:port/path, or /path on the line's address."""
     if text.startswith("/"):
         if not address:

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from sitestack.recipes import convert
+from sitestack.recipes.address import Address
 from sitestack.recipes.description import Consumer
 from sitestack.recipes.errors import Invalid
 
@@ -159,7 +160,7 @@ class Program:
     health_url: str = ""
     memory_quota: int | None = None
     watchdog: bool = False
-    address: str = ""
+    address: Address | None = None
     start_timeout: int = 0  # seconds a restart waits for it to answer (0: the default)
     consumer: Consumer | None = None  # its config file, checked by its own binary
 
@@ -209,7 +210,7 @@ class Control:
     file: str = ""
     chmod: str = "0700"
     chown: str = ""
-    port: str = ""
+    port: Address | None = None  # an inet control port
     username: str = ""
     password: str = ""
     serverurl: str = ""

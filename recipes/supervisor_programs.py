@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from sitestack.recipes import convert
+from sitestack.recipes.address import Address
 from sitestack.recipes.description import Balancer
 from sitestack.recipes.errors import ConfigError, Invalid
 from sitestack.recipes.options import OptionReader
@@ -30,7 +31,7 @@ class Gathered:
     from_parts: list[Program] = field(default_factory=list)
     listeners: list[EventListener] = field(default_factory=list)
     groups: list[Group] = field(default_factory=list)
-    addresses: dict[str, str] = field(default_factory=dict)
+    addresses: dict[Address, str] = field(default_factory=dict)
 
     def watched(self) -> list[Program]:
         """A part's programs, and priority lines with a health URL or a memory quota."""
@@ -87,7 +88,7 @@ def _part(found: Gathered, part: str, section: Mapping[str, str], reader: Option
         return
     for item in published:
         for address in filter(None, (item.address, *item.other_addresses)):
-            claim_address(reader, "programs", found.addresses, address, item.name, address)
+            claim_address(reader, "programs", found.addresses, address, item.name, str(address))
         if item.kind == "eventlistener":  # such as the exporter, which listens on a port too
             found.listeners.append(listener_from_part(item, log_dir))
             continue

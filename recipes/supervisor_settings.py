@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from sitestack.recipes import convert
+from sitestack.recipes.address import WILDCARDS, Address
 from sitestack.recipes.errors import Invalid
 from sitestack.recipes.options import OptionReader
 from sitestack.recipes.supervisor_model import Control, Supervisord, _events, check_value
@@ -31,8 +32,8 @@ def _socket_path(text: str) -> str:
     return value
 
 
-def _inet_port(text: str) -> str:
-    """'9001' or 'host:9001' -> 'host:9001', loopback unless a host is given."""
+def _inet_port(text: str) -> Address:
+    """supervisor's port option: '9001' (loopback), '*:9001' or ':9001' (every address), or host:9001."""
     value = text.strip()
     host, sep, port = value.rpartition(":")
     if not sep:
@@ -41,8 +42,7 @@ def _inet_port(text: str) -> str:
         host = "0.0.0.0"
     else:
         host = convert.host(host)
-    number = convert.port(port)
-    return f"[{host}]:{number}" if ":" in host else f"{host}:{number}"
+    return Address(host, convert.port(port))
 
 
 def read_supervisord(reader: OptionReader, var: Path, running_as_root: bool) -> Supervisord:
@@ -88,18 +88,17 @@ def read_control(reader: OptionReader, var: Path) -> tuple[Control, bool]:
             serverurl=reader.get("serverurl", check_value, f"unix://{file}"),
         )
     else:
-        port = reader.get("port", _inet_port, "127.0.0.1:9001")
-        host = port.rpartition(":")[0]
-        if not convert.is_loopback(host) and not password:
+        port = reader.get("port", _inet_port, Address("127.0.0.1", 9001))
+        if not port.is_loopback and not password:
             reader.problem("port", "a control port on a non-loopback address needs a password "
                            "(set password, or bind 127.0.0.1)", reader.raw("port").strip())
-        url_host = "127.0.0.1" if host in ("0.0.0.0", "[::]") else host
+        reach = Address("127.0.0.1", port.port) if port.host in WILDCARDS else port
         control = Control(
             kind="inet",
             port=port,
             username=username,
             password=password,
-            serverurl=reader.get("serverurl", check_value, f"http://{url_host}:{port.rpartition(':')[2]}"),
+            serverurl=reader.get("serverurl", check_value, f"http://{reach}"),
         )
     return control, not password
 

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from sitestack.recipes import convert
+from sitestack.recipes.address import Address
 from sitestack.recipes.adapter import Paths, created, user_errors
 from sitestack.recipes.convert import Duration
 from sitestack.recipes.description import Consumer
@@ -79,8 +80,7 @@ class AclEntry:
 class Varnish:
     """Everything the VCL and the varnishd command line say."""
 
-    backend_host: str
-    backend_port: int
+    backend: Address
     host: str = "127.0.0.1"
     port: int = 8080
     admin_port: int = 6082
@@ -92,8 +92,13 @@ class Varnish:
     thread_pools: int = 1
 
     @property
-    def address(self) -> str:
-        return convert.join_address(self.host, self.port)
+    def address(self) -> Address:
+        return Address(self.host, self.port)
+
+    @property
+    def admin(self) -> Address:
+        """Its admin interface (-T): loopback only."""
+        return Address("127.0.0.1", self.admin_port)
 
     @property
     def acl(self) -> tuple[AclEntry, ...]:
@@ -124,8 +129,8 @@ def varnishd_command(binary: str, varnish: Varnish, vcl: str, secret: str, workd
     ttl = varnish.default_ttl.seconds
     return shlex.join([
         binary, "-F",
-        "-a", varnish.address,
-        "-T", f"127.0.0.1:{varnish.admin_port}",
+        "-a", str(varnish.address),
+        "-T", str(varnish.admin),
         "-S", secret,
         "-f", vcl,
         "-n", workdir,
@@ -137,7 +142,7 @@ def varnishd_command(binary: str, varnish: Varnish, vcl: str, secret: str, workd
 
 def read_varnish(reader: OptionReader) -> Varnish:
     """The model from a section's options; problems collect on the reader."""
-    backend = reader.require("backend", convert.address) or ("127.0.0.1", 8090)
+    backend = reader.require("backend", convert.address) or Address("127.0.0.1", 8090)
     window = reader.get("window", lambda t: convert.integer(t, 1, 64), 3)
     threshold = reader.get("threshold", lambda t: convert.integer(t, 1, 64), 1)
     if threshold > window:
@@ -148,8 +153,7 @@ def read_varnish(reader: OptionReader) -> Varnish:
         reader.problem("admin-port", "must differ from port", str(admin_port))
     allow = tuple(_read_networks(reader, "purge-allow"))
     return Varnish(
-        backend_host=backend[0],
-        backend_port=backend[1],
+        backend=backend,
         host=reader.get("host", convert.host, "127.0.0.1"),
         port=port,
         admin_port=admin_port,
@@ -211,7 +215,7 @@ class Recipe:
             reader.done()
         self.text = render_varnish_vcl(name, self.varnish)
         for key, value in {
-            "address": self.varnish.address,
+            "address": str(self.varnish.address),
             "host": self.varnish.host,
             "port": str(self.varnish.port),
             "vcl": str(self.vcl),
@@ -223,7 +227,7 @@ class Recipe:
 
     def program(self, binary: str, priority: int, group: str) -> PublishedProgram:
         """varnishd in the foreground; its VCL, secret and admin port are what operator commands use."""
-        admin = f"127.0.0.1:{self.varnish.admin_port}"
+        admin = self.varnish.admin
         return PublishedProgram(
             name=self.name,
             command=varnishd_command(binary, self.varnish, str(self.vcl), str(self.secret), str(self.workdir)),

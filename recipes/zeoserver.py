@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from sitestack.recipes import convert
+from sitestack.recipes.address import Address
 from sitestack.recipes.adapter import Paths, created, egg_scripts, user_errors
 from sitestack.recipes.files import cannot_create, ensure_directory, private_directory, write_if_changed
 from sitestack.recipes.options import OptionReader
@@ -28,13 +29,33 @@ class ZeoServer:
     invalidation_queue_size: int = 1000
 
     @property
-    def address(self) -> str:
-        return f"{self.host}:{self.port}"
+    def address(self) -> Address:
+        return Address(self.host, self.port)
 
 
 def render_zeo_conf(part: str, zeo: ZeoServer) -> str:
     """The runzeo configuration file."""
     return render("zeo.conf.j2", part=part, zeo=zeo)
+
+
+def read_zeo(reader: OptionReader, var: Path) -> ZeoServer:
+    """The model from a section's options; problems collect on reader."""
+    return ZeoServer(
+        host=reader.get("host", convert.host, "127.0.0.1"),
+        port=reader.get("port", convert.port, 8100),
+        storage=reader.get("storage", convert.single_line, str(var / "filestorage" / "Data.fs")),
+        blob_dir=reader.get("blob-dir", convert.single_line, str(var / "blobstorage")),
+        invalidation_queue_size=reader.get(
+            "invalidation-queue-size", lambda t: convert.integer(t, 1), 1000
+        ),
+    )
+
+
+def check_directories(reader: OptionReader, zeo: ZeoServer) -> None:
+    """The storage's and the blobs' directories are ones install can create."""
+    for option, directory in (("storage", Path(zeo.storage).parent), ("blob-dir", zeo.blob_dir)):
+        if problem := cannot_create(directory):
+            reader.problem(option, problem, reader.raw(option).strip() or str(directory))
 
 
 class Recipe:
@@ -45,49 +66,37 @@ class Recipe:
         self.paths = Paths(buildout)
         with user_errors(name):
             reader = OptionReader(options, OPTIONS)
-            var = self.paths.var
-            self.zeo = ZeoServer(
-                host=reader.get("host", convert.host, "127.0.0.1"),
-                port=reader.get("port", convert.port, 8100),
-                storage=reader.get("storage", convert.single_line, str(var / "filestorage" / "Data.fs")),
-                blob_dir=reader.get("blob-dir", convert.single_line, str(var / "blobstorage")),
-                invalidation_queue_size=reader.get(
-                    "invalidation-queue-size", lambda t: convert.integer(t, 1), 1000
-                ),
-            )
+            self.zeo = read_zeo(reader, self.paths.var)
             priority = reader.get("priority", convert.priority, 10)
             group = reader.get("group", convert.name, "zeo-cluster")
             self.eggs = reader.raw("eggs").split() or list(EGGS)
-            for option, directory in (("storage", Path(self.zeo.storage).parent), ("blob-dir", self.zeo.blob_dir)):
-                if problem := cannot_create(directory):
-                    reader.problem(option, problem, reader.raw(option).strip() or str(directory))
+            check_directories(reader, self.zeo)
             reader.done()
         self.conf = self.paths.parts / name / "zeo.conf"
         self.script = self.paths.bin / name
-        options["address"] = self.zeo.address
+        options["address"] = str(self.zeo.address)
         options["host"] = self.zeo.host
         options["port"] = str(self.zeo.port)
         options["command"] = str(self.script)
         options["zeo-conf"] = str(self.conf)
         options["storage"] = self.zeo.storage
         options["blob-dir"] = self.zeo.blob_dir
-        publish(
-            options,
-            [
-                PublishedProgram(
-                    name=name,
-                    command=str(self.script),
-                    directory=str(self.paths.parts / name),
-                    priority=priority,
-                    group=group,
-                    # Data.fs, its index and the blobs readable by nobody else: ZODB makes the blob
-                    # directory again (umask mode) when it creates a new storage
-                    settings=(("umask", "077"),),
-                    address=self.zeo.address,
-                    stopwaitsecs=30,
-                    startsecs=1,
-                )
-            ],
+        publish(options, [self.program(priority, group)])
+
+    def program(self, priority: int, group: str) -> PublishedProgram:
+        """runzeo on zeo.conf, given 30s to close the storage cleanly."""
+        return PublishedProgram(
+            name=self.name,
+            command=str(self.script),
+            directory=str(self.paths.parts / self.name),
+            priority=priority,
+            group=group,
+            # Data.fs, its index and the blobs readable by nobody else: ZODB makes the blob
+            # directory again (umask mode) when it creates a new storage
+            settings=(("umask", "077"),),
+            address=self.zeo.address,
+            stopwaitsecs=30,
+            startsecs=1,
         )
 
     def install(self) -> list[str]:

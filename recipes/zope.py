@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from sitestack.recipes import convert
+from sitestack.recipes.address import Address
 from sitestack.recipes.adapter import Paths, user_errors
 from sitestack.recipes.errors import Invalid
 from sitestack.recipes.files import ensure_directory
@@ -40,19 +41,19 @@ class Instance:
     """One plone.recipe.zope2instance part as sitestack sees it."""
 
     name: str
-    address: str
+    address: Address
     script: str
     location: str
     logs: tuple[str, ...]  # the files Zope itself writes: event log, access (Z2) log
 
 
-def instance_address(text: str) -> str:
+def instance_address(text: str) -> Address:
     """http-address as host:port on an explicit address (a bare port binds every interface)."""
     value = text.strip()
     if value.isdigit():
         raise Invalid("its http-address is a bare port, which binds every interface; "
                       f"give a loopback address such as 127.0.0.1:{value}")
-    return convert.join_address(*convert.address(value))
+    return convert.address(value)
 
 
 def read_instance(name: str, section: Mapping[str, str], bin_dir: Path, var: Path) -> Instance:
@@ -65,7 +66,7 @@ def read_instance(name: str, section: Mapping[str, str], bin_dir: Path, var: Pat
     return Instance(name, address, str(bin_dir / name), section.get("location", "").strip(), logs)
 
 
-def read_zeoserver(name: str, section: Mapping[str, str], bin_dir: Path) -> tuple[str, str]:
+def read_zeoserver(name: str, section: Mapping[str, str], bin_dir: Path) -> tuple[Address, str]:
     """(address, script) of a plone.recipe.zeoserver part."""
     if not section.get("recipe", "").startswith(ZEOSERVER_RECIPE):
         raise Invalid(f"part {name!r} is not a {ZEOSERVER_RECIPE} part (recipe {section.get('recipe', '')!r})")
@@ -106,7 +107,7 @@ class Recipe:
             self.user = program_user(reader, [self.paths.bin, Path(os.__file__)])
             reader.done()
         options["servers"] = " ".join(f"{i.name}={i.address}" for i in self.instances)
-        options["addresses"] = " ".join(i.address for i in self.instances)
+        options["addresses"] = " ".join(str(i.address) for i in self.instances)
         options["health-path"] = health
         programs = [self._zeo_program(*zeo, zeo_priority, zeo_group)] if zeo else []
         programs += [PublishedProgram(
@@ -133,7 +134,7 @@ class Recipe:
                            "")
         return found
 
-    def _zeoserver(self, reader: OptionReader) -> tuple[str, str, str] | None:
+    def _zeoserver(self, reader: OptionReader) -> tuple[str, Address, str] | None:
         part = reader.raw("zeoserver").strip()
         if not part:
             return None
@@ -147,7 +148,7 @@ class Recipe:
             reader.problem("zeoserver", str(error), part)
             return None
 
-    def _zeo_program(self, part: str, address: str, script: str, priority: int, group: str) -> PublishedProgram:
+    def _zeo_program(self, part: str, address: Address, script: str, priority: int, group: str) -> PublishedProgram:
         return PublishedProgram(name=part, command=f"{script} fg", directory=str(self.paths.directory),
                                 priority=priority, group=group, address=address, user=self.user,
                                 stopwaitsecs=STOPWAITSECS, settings=(

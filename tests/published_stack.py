@@ -7,6 +7,7 @@ from pathlib import Path
 
 from buildout_harness import SiteBuildout, site_buildout
 
+from sitestack.recipes.address import Address
 from sitestack.recipes.publish import PublishedProgram, publish
 
 
@@ -23,7 +24,7 @@ def stack_buildout(tmp_path: Path, **supervisor: str) -> SiteBuildout:
     published(buildout, "clients", [
         PublishedProgram(f"client{i}", f"/srv/bin/client{i}", f"/srv/parts/clients/client{i}", 20, "zeo-clients",
                          health_url=f"http://127.0.0.1:808{i}/health", memory_quota=800 * 1024**2,
-                         address=f"127.0.0.1:808{i}", watchdog=True)
+                         address=Address("127.0.0.1", 8080 + i), watchdog=True)
         for i in (1, 2)])
     published(buildout, "front", [
         PublishedProgram("haproxy", "/usr/sbin/haproxy -W -db -f /srv/parts/haproxy/haproxy.cfg", "/srv",

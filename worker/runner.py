@@ -18,7 +18,8 @@ import ZODB
 from transaction.interfaces import TransientError
 
 from sitestack.appserver.database import StartupError, open_database
-from sitestack.appserver.settings import Address, address, bounded
+from sitestack.appserver.settings import address, bounded
+from sitestack.recipes.address import Address
 from sitestack.worker import queue
 
 log = logging.getLogger("worker")

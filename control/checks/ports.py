@@ -8,11 +8,12 @@ from pathlib import Path
 
 from sitestack.control import processes
 from sitestack.control.checks import FAIL, OK, Finding
+from sitestack.recipes.address import Address
 from sitestack.recipes.description import Site
 
 
-def site_addresses(site: Site) -> dict[str, str]:
-    """host:port -> who listens there: programs, admin interfaces, supervisord's control port."""
+def site_addresses(site: Site) -> dict[Address, str]:
+    """address -> who listens there: programs, admin interfaces, supervisord's control port."""
     addresses = {p.address: p.section for p in site.programs if p.address}
     for program in site.programs:
         if program.consumer and program.consumer.admin:
@@ -22,17 +23,12 @@ def site_addresses(site: Site) -> dict[str, str]:
     return addresses
 
 
-def split_address(address: str) -> tuple[str, int]:
-    host, _, port = address.rpartition(":")
-    return host.strip("[]"), int(port)
-
-
-def port_free(host: str, port: int) -> bool:
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+def port_free(address: Address) -> bool:
+    family = socket.AF_INET6 if ":" in address.host else socket.AF_INET
     with socket.socket(family, socket.SOCK_STREAM) as sock:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
-            sock.bind((host, port))
+            sock.bind((address.host, address.port))
         except OSError:
             return False
     return True
@@ -55,14 +51,13 @@ def supervisord_pid(site: Site) -> int | None:
     return pid
 
 
-def check_ports(addresses: dict[str, str], stack_pid: int | None) -> Iterator[Finding]:
+def check_ports(addresses: dict[Address, str], stack_pid: int | None) -> Iterator[Finding]:
     for address, owner in sorted(addresses.items(), key=lambda item: item[1]):
-        host, port = split_address(address)
         what = f"port {address} ({owner})"
-        if port_free(host, port):
+        if port_free(address):
             yield Finding(OK, what, "free")
             continue
-        pids = processes.listening_pids(port)
+        pids = processes.listening_pids(address.port)
         if stack_pid and pids and all(stack_pid in processes.ancestors(pid) for pid in pids):
             yield Finding(OK, what, "held by this site's running stack")
         else:

@@ -2,14 +2,12 @@
 loopback, secrets 0600, HTTP servers not run as root, services on loopback."""
 from __future__ import annotations
 
-import ipaddress
 import os
 import stat
 from collections.abc import Iterator
 from pathlib import Path
 
 from sitestack.control.checks import FAIL, OK, WARN, Finding, binary_name
-from sitestack.control.checks.ports import split_address
 from sitestack.control.checks.supervisord import supervisor_version
 from sitestack.recipes.description import ControlServer, Site
 
@@ -38,7 +36,7 @@ def check_control(server: ControlServer) -> Iterator[Finding]:
         what = f"control port {server.port}"
         if not server.password_file:
             yield Finding(FAIL, what, "no password: anyone who reaches it controls every program")
-        elif not is_loopback(split_address(server.port)[0]):
+        elif not server.port.is_loopback:
             yield Finding(WARN, what, "reachable beyond loopback (password set)")
         else:
             yield Finding(OK, what, "loopback, with a password")
@@ -57,7 +55,7 @@ def check_programs(site: Site, server: ControlServer) -> Iterator[Finding]:
         if (root and program.health_url and program.user in ("", "root")
                 and binary_name(program.command) != "varnishd"):
             yield Finding(FAIL, f"{program.section}: user", "serves HTTP and runs as root (set [site] user)")
-        if program.address and not is_loopback(split_address(program.address)[0]):
+        if program.address and not program.address.is_loopback:
             yield Finding(WARN, f"{program.section}: {program.address}", "listens beyond loopback")
 
 
@@ -69,10 +67,3 @@ def private(path: Path, what: str) -> Finding:
     if bits & 0o077:
         return Finding(FAIL, f"{what} {path}", f"mode {bits:04o}; expected 0600")
     return Finding(OK, f"{what} {path}", f"mode {bits:04o}")
-
-
-def is_loopback(host: str) -> bool:
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return host == "localhost"

@@ -19,6 +19,7 @@ from support import free_port, kill_pids, poll_for, tail
 from sitestack.control.agent import Agent, Server, StateFile
 from sitestack.control.agent_drain import AgentDrain, AgentInfo
 from sitestack.control.haproxy_runtime import RuntimeSocket
+from sitestack.recipes.address import Address
 
 CONFIG = """global
     stats socket {socket} mode 600 level admin
@@ -58,7 +59,7 @@ def front() -> Iterator[Front]:
                         f'agent-send "{b.name}\\n"' for b in backends)
     (directory / "haproxy.cfg").write_text(CONFIG.format(socket=socket, port=port, servers=servers))
     log = directory / "haproxy.log"
-    info = AgentInfo(f"127.0.0.1:{agent_port}", directory / "state.json", ("client1", "client2"), inter=0.2)
+    info = AgentInfo(Address("127.0.0.1", agent_port), directory / "state.json", ("client1", "client2"), inter=0.2)
     agent = Server(("127.0.0.1", agent_port), Agent(StateFile(info.state), info.clients, ["127.0.0.1"]))
     thread = threading.Thread(target=agent.serve_forever, name="agent", daemon=True)
     pids: list[int] = []

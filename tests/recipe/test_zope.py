@@ -2,6 +2,7 @@
 import pytest
 
 from buildout_harness import error_of, site_buildout
+from sitestack.recipes.address import Address
 from sitestack.recipes.publish import collect
 from sitestack.recipes.zope import AdminUser, Recipe
 
@@ -25,10 +26,10 @@ def test_instances_and_the_zeo_server_are_published_like_our_own_clients(tmp_pat
     assert list(programs) == ["zeo", "instance1", "instance2"]
     zeo, one = programs["zeo"], programs["instance1"]
     assert (zeo.command, zeo.address, zeo.priority, zeo.group, zeo.watchdog) == (
-        f"{tmp_path}/bin/zeo fg", "127.0.0.1:8100", 10, "zeo-cluster", False)
+        f"{tmp_path}/bin/zeo fg", Address("127.0.0.1", 8100), 10, "zeo-cluster", False)
     assert (one.command, one.address, one.health_url, one.memory_quota, one.priority, one.group, one.watchdog,
             one.start_timeout, dict(one.settings)) == (
-        f"{tmp_path}/bin/instance1 console", "127.0.0.1:8091", "http://127.0.0.1:8091/ok", 800 * 1024**2, 20,
+        f"{tmp_path}/bin/instance1 console", Address("127.0.0.1", 8091), "http://127.0.0.1:8091/ok", 800 * 1024**2, 20,
         "zeo-clients", True, 300, {"stdout_logfile": f"{tmp_path}/var/log/instance1-console.log"})
 
 

@@ -13,6 +13,7 @@ from support import free_port
 from sitestack.appserver.wsgi import IN_FLIGHT_HEADER, ClientMiddleware
 from sitestack.control.agent import Agent, Server, StateFile, ask
 from sitestack.control.agent_drain import AgentDrain, AgentInfo
+from sitestack.recipes.address import Address
 
 
 def test_the_state_file_is_ready_until_told_otherwise(tmp_path: Path) -> None:
@@ -48,7 +49,7 @@ def agent(tmp_path: Path) -> Iterator[tuple[AgentInfo, StateFile]]:
     thread = threading.Thread(target=server.serve_forever, name="agent", daemon=True)
     thread.start()
     try:
-        yield AgentInfo(f"127.0.0.1:{port}", state.path, ("client1",), inter=0.2), state
+        yield AgentInfo(Address("127.0.0.1", port), state.path, ("client1",), inter=0.2), state
     finally:
         server.shutdown()
         server.server_close()
@@ -57,7 +58,7 @@ def agent(tmp_path: Path) -> Iterator[tuple[AgentInfo, StateFile]]:
 
 def test_setting_a_state_waits_until_the_front_has_asked(agent: tuple[AgentInfo, StateFile]) -> None:
     info, state = agent
-    address = ("127.0.0.1", int(info.address.rpartition(":")[2]))
+    address = (info.address.host, info.address.port)
     stop = threading.Event()
 
     def front() -> None:  # haproxy asking every agent-inter

@@ -18,6 +18,7 @@ from sitestack.backup.points import complete_points, last_transaction, newest_ba
 from sitestack.backup.restore import plan, restore_date, verify, write_restored
 from sitestack.backup.schedule import longest_gap
 from sitestack.backup.take import BackupError, apply_retention, take_backup
+from sitestack.recipes.address import Address
 
 
 @pytest.mark.parametrize("schedules, gap", [
@@ -58,7 +59,7 @@ class Data:
         (top / "var" / "filestorage").mkdir(parents=True)
         self.config = BackupConfig(
             storage=str(top / "var" / "filestorage" / "Data.fs"), blob_dir=str(top / "var" / "blobstorage"),
-            location=str(top / "backups"), keep=2, zeo_address="127.0.0.1:1", pack_days=7, max_age=3600,
+            location=str(top / "backups"), keep=2, zeo_address=Address("127.0.0.1", 1), pack_days=7, max_age=3600,
             schedules={"full": "0 3 * * *"}, stop_groups=("zeo-cluster",))
         self.db = ZODB.DB(FileStorage(self.config.storage, blob_dir=self.config.blob_dir))
 
@@ -206,7 +207,7 @@ def test_a_held_lock_is_refused_with_its_holder(data):
 
 
 def test_config_round_trip():
-    config = BackupConfig("/s/Data.fs", "/s/blobs", "/b", 3, "127.0.0.1:8100", 7, 4500,
+    config = BackupConfig("/s/Data.fs", "/s/blobs", "/b", 3, Address("127.0.0.1", 8100), 7, 4500,
                           {"full": "@daily"}, ("zeo-cluster", "workers"))
     assert decode(encode(config)) == config
 

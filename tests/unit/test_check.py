@@ -13,6 +13,7 @@ from sitestack.control.checks.programs import Command, check_binaries
 from sitestack.control.checks.security import check_security
 from sitestack.control.site import ControlServer, Site, SiteProgram
 from sitestack.recipes import digests
+from sitestack.recipes.address import Address
 from support import free_port
 
 
@@ -21,7 +22,7 @@ def site_with(tmp_path: Path, control: ControlServer, user: str) -> Site:
     path = tmp_path / "supervisord.conf"
     path.write_text("[supervisord]\n")
     path.chmod(0o600)
-    client = SiteProgram("client1", "", 20, "http://127.0.0.1:1/health", "127.0.0.1:1", True, command="/bin/true",
+    client = SiteProgram("client1", "", 20, "http://127.0.0.1:1/health", Address("127.0.0.1", 1), True, command="/bin/true",
                          user=user)
     return Site(tmp_path, path, (client,), control_server=dataclasses.replace(control, conf=str(path)))
 
@@ -37,7 +38,7 @@ def test_private_socket_and_unprivileged_client_pass(tmp_path):
 
 
 def test_open_socket_open_conf_inet_without_password_and_root_client_fail(tmp_path):
-    site = site_with(tmp_path, ControlServer("", socket="/x.sock", socket_mode="0777", port="127.0.0.1:9001",
+    site = site_with(tmp_path, ControlServer("", socket="/x.sock", socket_mode="0777", port=Address("127.0.0.1", 9001),
                                              pidfile="/x.pid", supervisord_user="root"), user="")
     site.supervisord_conf.chmod(0o644)
     failed = [f.line() for f in findings(site) if f.status == FAIL]
@@ -54,7 +55,7 @@ def test_a_port_held_by_another_process_fails_a_free_one_passes():
     with socket.socket() as squatter:
         squatter.bind(("127.0.0.1", port))
         squatter.listen()
-        found = list(check_ports({f"127.0.0.1:{port}": "haproxy", f"127.0.0.1:{free}": "varnish"}, None))
+        found = list(check_ports({Address("127.0.0.1", port): "haproxy", Address("127.0.0.1", free): "varnish"}, None))
     assert [f.line() for f in found] == [
         f"FAIL  port 127.0.0.1:{port} (haproxy): in use by pid {os.getpid()} ({cmdline(os.getpid())})",
         f"ok    port 127.0.0.1:{free} (varnish): free",

@@ -3,22 +3,24 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from sitestack.recipes.address import Address
 from sitestack.recipes.description import Balancer, Consumer, ControlServer, Site, SiteProgram
 
 
 def described(tmp_path: Path) -> Site:
     secret = tmp_path / "control-password"
     secret.write_text("s3cret\n")
-    varnish = Consumer("varnish", "/srv/parts/varnish/varnish.vcl", "/srv/var/varnish/secret", "127.0.0.1:6082")
+    varnish = Consumer("varnish", "/srv/parts/varnish/varnish.vcl", "/srv/var/varnish/secret",
+                       Address("127.0.0.1", 6082))
     return Site(
         tmp_path, tmp_path / "supervisord.conf",
-        (SiteProgram("client1", "zeo-clients", 20, "http://127.0.0.1:8081/health", "127.0.0.1:8081", True,
+        (SiteProgram("client1", "zeo-clients", 20, "http://127.0.0.1:8081/health", Address("127.0.0.1", 8081), True,
                      800 * 2**20, 30.0, "client1", "/srv/bin/client1", "sitestack"),
          SiteProgram("varnish", "front", 40, command="/usr/sbin/varnishd -F", consumer=varnish)),
         Balancer("/srv/var/haproxy/admin.sock", "clients", ("client1",), "haproxy"),
         {"backup": "/srv/parts/backup/backup.json"},
         ControlServer(str(tmp_path / "supervisord.conf"), "unix:///srv/var/supervisor.sock", "sitestack",
-                      str(secret), "/srv/var/supervisor.sock", "0700", "", "/srv/var/supervisord.pid", "root"),
+                      str(secret), "/srv/var/supervisor.sock", "0700", None, "/srv/var/supervisord.pid", "root"),
     )
 
 

@@ -13,6 +13,7 @@ import collective.recipe.supervisor as crs
 from buildout_harness import install, site_buildout
 from sitestack.recipes.supervisor import Recipe
 from reference_buildout import BIN, REFERENCE
+from sitestack.recipes.address import Address
 
 def parsed(text, path):
     options = ServerOptions()
@@ -65,4 +66,4 @@ def test_reference_buildout_gives_what_collective_recipe_supervisor_gives(tmp_pa
 def test_bare_port_binds_loopback_not_every_interface(tmp_path):
     buildout = site_buildout(tmp_path, supervisor=dict(REFERENCE, recipe="sitestack:supervisor"))
     recipe = Recipe(buildout, "supervisor", buildout["supervisor"])
-    assert recipe.config.control.port == "127.0.0.1:9001"
+    assert recipe.config.control.port == Address("127.0.0.1", 9001)

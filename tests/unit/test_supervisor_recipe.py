@@ -3,6 +3,7 @@ import pytest
 
 from buildout_harness import error_of
 from published_stack import published, stack_buildout
+from sitestack.recipes.address import Address
 from sitestack.recipes.publish import PublishedProgram
 from sitestack.recipes.supervisor import Recipe
 
@@ -91,7 +92,7 @@ def test_percent_in_commands_is_escaped_for_supervisor(tmp_path):
 def test_two_programs_on_one_port(tmp_path):
     buildout = stack_buildout(tmp_path, programs="zeoserver clients other")
     published(buildout, "other", [
-        PublishedProgram("other", "/srv/bin/other", "/srv", 50, "", address="127.0.0.1:8082")])
+        PublishedProgram("other", "/srv/bin/other", "/srv", 50, "", address=Address("127.0.0.1", 8082))])
     assert error_of(lambda: recipe(buildout)) == (
         "[supervisor] programs: 'other' and 'client2' both listen on 127.0.0.1:8082 (got '127.0.0.1:8082')")
 
@@ -103,7 +104,7 @@ def test_priority_lines_with_an_address_and_health_url_are_watched_and_port_chec
     config = recipe(stack_buildout(tmp_path, programs=lines)).config
     client = next(p for p in config.programs if p.name == "client1")
     assert (client.address, client.health_url, client.memory_quota, client.start_timeout, client.watchdog) == (
-        "127.0.0.1:8091", "http://127.0.0.1:8091/ok", 900 * 1024**2, 240, True)
+        Address("127.0.0.1", 8091), "http://127.0.0.1:8091/ok", 900 * 1024**2, 240, True)
     assert [(e.name, e.command_line) for e in config.listeners] == [
         ("watchdog", f"{tmp_path}/bin/sitestack-watchdog :: memmon -p client1=900MB"
                      " :: httpok -p client1 -t 2 http://127.0.0.1:8091/ok")]
