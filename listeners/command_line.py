@@ -1,4 +1,5 @@
-"""The watchdog's command line: POLICY options, then `:: memmon ...` / `:: httpok ...` segments.
+"""The watchdog's command line: POLICY options, then `:: memmon ...` / `:: httpok ...` segments
+(the rules a user writes; the default rules are in site.json, see sitestack.listeners.ruleset).
 
 See listeners/watchdog.py for the syntax; the superlance flags of each segment are parsed by
 sitestack.listeners.rules (parse_memmon, parse_httpok).
@@ -25,8 +26,9 @@ class Settings:
 
     site: str = ""
     failures: int = 2
-    grace: float = 10.0
+    grace: float | None = None  # None: site.json's grace, else sitestack.listeners.ruleset.DEFAULT_GRACE
     recheck: float = 1.0
+    site_rules: bool = True  # apply site.json's default rules (sitestack-watchdog; not sitestack-memmon/-httpok)
     policy: Policy = Policy()
     memory: list[MemoryRules] = field(default_factory=list)
     health: list[HealthWatch] = field(default_factory=list)
@@ -44,7 +46,7 @@ def _number(flag: str, text: str, kind: Callable[[str], Any] = float, low: float
 
 def parse_command_line(argv: list[str], default: str = "") -> Settings:
     """Policy options first, then `:: memmon ...`/`:: httpok ...` segments (or the default kind's args)."""
-    settings = Settings()
+    settings = Settings(site_rules=not default)
     rest = parse_policy(settings, list(argv))
     if default and (not rest or rest[0] != SEPARATOR):
         rest = [SEPARATOR, default, *rest]

@@ -4,10 +4,16 @@
     sitestack-memmon [POLICY] MEMMON-ARGS        (superlance memmon's flags)
     sitestack-httpok [POLICY] HTTPOK-ARGS URL    (superlance httpok's flags)
 
+sitestack-watchdog applies the default rules the supervisor part wrote into site.json (its
+`watchdog` section) and any rules on its command line; sitestack-memmon and sitestack-httpok
+apply only their command line's. When the build rewrites site.json, the watchdog reads it again
+on its next tick (new quotas, URLs, start timeouts); it logs the rules it applies at start-up
+and whenever they change, in its own command-line grammar.
+
 POLICY (long options only, before the superlance flags): --site site.json (the bin/ scripts pass it),
 --failures N (consecutive failed checks before a restart, default 2), --grace S (seconds after a
-start during which a process that has not answered yet is not judged, default 10; a part's
-start-timeout in site.json wins for its programs), --max-out K, --per-hour N,
+start during which a process that has not answered yet is not judged; default site.json's grace,
+else 10; a part's start-timeout in site.json wins for its programs), --max-out K, --per-hour N,
 --drain-timeout S, --warmup PATH (repeatable), --recheck S (pause between confirming checks, default 1).
 
 On every TICK event it checks every memory rule and every URL; a URL that fails is checked again
@@ -24,6 +30,7 @@ import subprocess
 import sys
 import time
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, TextIO
 
 from sitestack.control import http_answer
@@ -32,10 +39,11 @@ from sitestack.control.drain import drain_for
 from sitestack.control.haproxy_runtime import ServerState
 from sitestack.control.processes import tree_rss
 from sitestack.control.restart import RestartResult, restart_client
-from sitestack.control.site import Site, load_site
+from sitestack.control.site import Site
 from sitestack.control.underway import UnderWay
 from sitestack.listeners.command_line import Settings, parse_command_line
 from sitestack.listeners.rules import HealthWatch, Process, UsageError, Verdicts, out_of_rotation, over_quota, still_starting
+from sitestack.listeners.ruleset import describe, ruleset
 
 ALERT_EVERY = 3600.0
 
@@ -67,8 +75,10 @@ class Planned:
 class Watchdog:
     """What happens on each tick."""
 
-    def __init__(self, settings: Settings, site: Site, rpc: Any, log: TextIO = sys.stderr) -> None:
+    def __init__(self, settings: Settings, site: Site, rpc: Any, log: TextIO = sys.stderr, site_text: str = "") -> None:
         self.settings, self.site, self.rpc, self.out = settings, site, rpc, log
+        self.site_text = site_text  # site.json as it was read: read again when the build rewrote it
+        self.rules = ruleset(settings, site)
         self.verdicts = Verdicts(settings.failures)
         self.alerted: dict[str, float] = {}
         self.answered: dict[str, float] = {}  # namespec -> start time of the process seen answering
@@ -79,12 +89,31 @@ class Watchdog:
     def log(self, message: str) -> None:
         print(f"{time.strftime('%Y-%m-%d %H:%M:%S')} watchdog: {message}", file=self.out, flush=True)
 
-    def grace(self, process: Process) -> float:
-        """The part's start-timeout for its programs, else --grace."""
+    def refresh(self) -> None:
+        """Read site.json again when bin/buildout rewrote it: its rules, start timeouts and balancer."""
         try:
-            return self.site.program(process.namespec).start_timeout or self.settings.grace
+            text = Path(self.settings.site).read_text(encoding="utf-8")
+            site = Site.loads(text) if text != self.site_text else None
+        except (OSError, ValueError, KeyError, TypeError, AttributeError) as error:
+            if self.site_text:  # said once, until it can be read again (a re-run of bin/buildout may be under way)
+                self.log(f"cannot read {self.settings.site} ({type(error).__name__}: {error}); "
+                         "keeping the rules read before")
+            self.site_text = ""
+            return
+        if site is None:
+            return
+        self.site_text, self.site = text, site
+        rules = ruleset(self.settings, site)
+        if rules != self.rules:
+            self.rules = rules
+            self.log(f"rules changed in {self.settings.site}: {describe(rules)}")
+
+    def grace(self, process: Process) -> float:
+        """The part's start-timeout for its programs, else --grace (or site.json's grace)."""
+        try:
+            return self.site.program(process.namespec).start_timeout or self.rules.grace
         except KeyError:
-            return self.settings.grace
+            return self.rules.grace
 
     def busy(self) -> set[str]:
         """Names and namespecs a restart is handling, or that haproxy has drained or in maintenance."""
@@ -108,18 +137,19 @@ class Watchdog:
         return self.answered.get(process.namespec)
 
     def tick(self) -> list[RestartResult]:
+        self.refresh()
         busy = self.busy()
         processes = [p for p in map(Process.from_info, self.rpc.supervisor.getAllProcessInfo())
                      if not {p.name, p.namespec} & busy]
         planned: dict[str, Planned] = {}
-        for rules in self.settings.memory:
+        for rules in self.rules.memory:
             sizes = memory([p.pid for p in processes if p.state == "RUNNING" and p.pid], rules.cumulative)
             self.stats.memory_checks += len(sizes)
             for process, size, quota in over_quota(rules, processes, sizes):
                 reason = f"memory {size / 1024**2:.0f}MB > {quota / 1024**2:.0f}MB"
                 email = rules.email if rules.mail_about(process) else ""
                 planned.setdefault(process.namespec, Planned(process, reason, False, email, rules.sendmail, rules.name))
-        for watch in self.settings.health:
+        for watch in self.rules.health:
             self.judge(watch, processes, planned)
         self.stats.ticks += 1
         self.stats.save()  # before restarting: a scrape sees the failed checks while the restart runs
@@ -221,14 +251,18 @@ def connect(site: Site) -> Any:
 def start(argv: list[str] | None, default: str) -> int:
     try:
         settings = parse_command_line(list(sys.argv[1:] if argv is None else argv), default)
-        site = load_site(settings.site)
+        text = Path(settings.site).read_text(encoding="utf-8")
+        site = Site.loads(text)
     except UsageError as error:
         print(f"sitestack-{default or 'watchdog'}: {error}", file=sys.stderr, flush=True)
         return 2
-    except (OSError, ValueError, KeyError) as error:
+    except (OSError, ValueError, KeyError, TypeError, AttributeError) as error:
         print(f"sitestack-{default or 'watchdog'}: cannot read the site: {error}", file=sys.stderr, flush=True)
         return 2
-    run_forever(Watchdog(settings, site, connect(site)))
+    watchdog = Watchdog(settings, site, connect(site), site_text=text)
+    origin = f"{settings.site} and its command line" if settings.site_rules else "its command line"
+    watchdog.log(f"started; rules from {origin}: {describe(watchdog.rules)}")
+    run_forever(watchdog)
     return 0
 
 

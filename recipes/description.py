@@ -3,7 +3,8 @@ bin/sitestack, the watchdog and the exporter. One encoder (`Site.dumps`), one de
 
 It holds every path and name an operator command needs (config files, secrets, admin addresses,
 haproxy's socket and backend, the control server), so nothing re-parses a generated file to learn
-what the build already knew. It holds no secret: only the path of the file that does.
+what the build already knew. It holds no secret: only the path of the file that does. Its
+`watchdog` section holds the default watchdog's rules, which the watchdog reads from here.
 Addresses are `Address` values here and host:port text in site.json.
 Pure: stdlib and sitestack's converters only (supervisor is imported when `rpc` is called).
 """
@@ -92,6 +93,40 @@ class ControlServer:
 
 
 @dataclass(frozen=True)
+class MemoryQuotas:
+    """The default watchdog's memory rules: quotas in bytes per group and per program (memmon's -g, -p)."""
+
+    groups: tuple[tuple[str, int], ...] = ()
+    programs: tuple[tuple[str, int], ...] = ()  # a name, or group:process for a pool's processes
+    email: str = ""  # mailed about each restart ("": nobody)
+
+
+@dataclass(frozen=True)
+class HealthCheck:
+    """One URL the default watchdog checks, and the programs it restarts when the URL fails (httpok)."""
+
+    url: str
+    programs: tuple[str, ...]
+    timeout: float  # seconds
+    email: str = ""
+
+
+@dataclass(frozen=True)
+class WatchdogRules:
+    """The default watchdog's rules, as the supervisor part derived them from the programs.
+
+    grace: seconds after a start before a program that has not answered is judged (None: the
+    watchdog's own default; a program's start_timeout wins for it)."""
+
+    memory: MemoryQuotas | None = None
+    health: tuple[HealthCheck, ...] = ()
+    grace: int | None = None
+
+    def __bool__(self) -> bool:
+        return bool(self.memory or self.health)
+
+
+@dataclass(frozen=True)
 class Site:
     """A built site."""
 
@@ -101,6 +136,7 @@ class Site:
     balancer: Balancer | None = None
     extra: dict[str, Any] = field(default_factory=dict)
     control_server: ControlServer | None = None
+    watchdog: WatchdogRules | None = None  # the default watchdog's rules (None: no default watchdog)
 
     def program(self, name: str) -> SiteProgram:
         for program in self.programs:
@@ -148,6 +184,8 @@ class Site:
         }
         if self.extra:
             data["extra"] = self.extra
+        if self.watchdog:
+            data["watchdog"] = dataclasses.asdict(self.watchdog)
         return json.dumps(data, indent=2, sort_keys=True) + "\n"
 
     @classmethod
@@ -167,6 +205,7 @@ class Site:
                               balancer.get("part", "")) if balancer else None,
             extra=data.get("extra", {}),
             control_server=_with_address(ControlServer, control, "port") if control else None,
+            watchdog=_watchdog(data["watchdog"]) if data.get("watchdog") else None,
         )
 
 
@@ -202,6 +241,19 @@ def _json(value: Any) -> Any:
     if isinstance(value, tuple):
         return [_json(item) for item in value]
     return value
+
+
+def _watchdog(data: dict[str, Any]) -> WatchdogRules:
+    """site.json's watchdog section (JSON lists back into tuples)."""
+    memory = data.get("memory")
+    return WatchdogRules(
+        memory=MemoryQuotas(tuple((name, int(size)) for name, size in memory.get("groups", ())),
+                            tuple((name, int(size)) for name, size in memory.get("programs", ())),
+                            memory.get("email", "")) if memory else None,
+        health=tuple(HealthCheck(h["url"], tuple(h["programs"]), float(h["timeout"]), h.get("email", ""))
+                     for h in data.get("health", ())),
+        grace=data.get("grace"),
+    )
 
 
 def _supervisorctl_section(conf: Path) -> tuple[str, str, str]:

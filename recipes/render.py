@@ -32,13 +32,6 @@ def shell_quote(value: object) -> str:
     return shlex.quote(str(value))
 
 
-def watchdog_arguments(rules: Any) -> str:
-    """The watchdog's typed rules as its command-line arguments (memmon/httpok flags)."""
-    from sitestack.recipes.watchdog_rules import watchdog_arguments as arguments
-
-    return arguments(rules)
-
-
 def vcl_string(value: object) -> str:
     """A VCL string literal; VCL has no escapes, so a '"' cannot be represented."""
     text = str(value)
@@ -58,7 +51,6 @@ _ENV = jinja2.Environment(
 _ENV.filters["supervisor_escape"] = supervisor_escape
 _ENV.filters["shell_quote"] = shell_quote
 _ENV.filters["vcl_string"] = vcl_string
-_ENV.filters["watchdog_arguments"] = watchdog_arguments
 
 
 def render(template: str, **context: Any) -> str:

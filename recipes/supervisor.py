@@ -24,6 +24,7 @@ from sitestack.recipes.supervisor_programs import Gathered, agent_of, backup_of,
 from sitestack.recipes.supervisor_settings import (lines, read_control, read_sections, read_supervisord, read_watchdog,
                                          running_as_root)
 from sitestack.recipes.supervisor_validate import validate
+from sitestack.recipes.watchdog_rules import WatchdogRules, default_rules
 
 OPTIONS = (
     # collective.recipe.supervisor's names
@@ -79,12 +80,17 @@ class Recipe:
         found = gather(buildout, lines(options, "programs"), reader, self.log_dir)
         listeners = _parse_lines(reader, options, "eventlisteners", parse_listener)
         groups = found.all_groups(_parse_lines(reader, options, "groups", parse_group))
+        # the default watchdog's rules go to site.json (install); only a user's own lines carry rules
+        self.watchdog_rules: WatchdogRules | None = None
         if not lines(options, "eventlisteners") and found.watched():
-            listeners = default_listeners(found.watched(), groups, self.paths.bin, watchdog.events,
-                                          watchdog.timeout, watchdog.email, self.log_dir, watchdog.grace)
+            self.watchdog_rules = default_rules(found.watched(), groups, watchdog.timeout, watchdog.email,
+                                               watchdog.grace)
+            listeners = default_listeners(self.watchdog_rules, self.paths.bin, watchdog.events, self.log_dir)
             if "superlance" not in self.plugins:
                 self.plugins.append("superlance")
         services = "services" in sections
+        if not services:  # no listeners in this file: no watchdog reads the rules
+            self.watchdog_rules = None
         self.config = SupervisorConfig(
             supervisord=supervisord if "global" in sections else None,
             control=self.control if "ctl" in sections else None,
@@ -146,7 +152,7 @@ class Recipe:
         control_conf = self.system_conf if self.mode == "conf.d" else self.conf
         write_if_changed(self.site_json, site_description(
             self.paths.directory, control_conf, config, self.balancer, self.backup,
-            control_server(control_conf, config, str(password_file)), self.agent))
+            control_server(control_conf, config, str(password_file)), self.agent, self.watchdog_rules))
         record_digests(self.paths.var / "supervisor" / "digests.json", config, self.paths.directory)
         return paths + self._scripts(control_conf)
 

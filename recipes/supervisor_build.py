@@ -7,13 +7,12 @@ from pathlib import Path
 from typing import Any
 
 from sitestack.recipes.address import Address
-from sitestack.recipes.description import Balancer, ControlServer, Site, SiteProgram
+from sitestack.recipes.description import Balancer, ControlServer, Site, SiteProgram, WatchdogRules
 from sitestack.recipes.errors import Invalid
 from sitestack.recipes.options import OptionReader
 from sitestack.recipes.program_model import process_names
 from sitestack.recipes.publish import PublishedProgram
 from sitestack.recipes.supervisor_model import EventListener, Group, Program, SupervisorConfig, split_structural
-from sitestack.recipes.watchdog_rules import default_rules
 
 
 def program_from_part(published: PublishedProgram, log_dir: Path) -> Program:
@@ -104,22 +103,21 @@ def automatic_groups(programs: list[Program]) -> list[Group]:
     ]
 
 
-def default_listeners(programs: list[Program], groups: list[Group], bin_dir: Path,
-                      events: str, timeout: int, email: str, log_dir: Path | None = None,
-                      grace: int | None = None) -> list[EventListener]:
+def default_listeners(rules: WatchdogRules | None, bin_dir: Path, events: str,
+                      log_dir: Path | None = None) -> list[EventListener]:
     """The watchdog: one sitestack-watchdog process does superlance's memmon and every httpok
-    (listeners/), and restarts through sitestack.control.restart: drained in haproxy first, so no request is lost."""
-    rules = default_rules(programs, groups, timeout, email, grace)
+    (listeners/), and restarts through sitestack.control.restart: drained in haproxy first, so no request is lost.
+    Its rules are not on its command line: it reads them from site.json (site_description's watchdog)."""
     if not rules:
         return []
     settings = (("stderr_logfile", str(log_dir / "watchdog.log")),) if log_dir else ()
-    return [EventListener("watchdog", events, str(bin_dir / "sitestack-watchdog"), settings, rules)]
+    return [EventListener("watchdog", events, str(bin_dir / "sitestack-watchdog"), settings)]
 
 
 def site_description(directory: Path, conf: Path, config: SupervisorConfig, balancer: Balancer | None,
                      backup: str = "", control: ControlServer | None = None,
-                     agent: dict[str, Any] | None = None) -> str:
-    """site.json: what bin/sitestack's commands need to know about the site (no secrets)."""
+                     agent: dict[str, Any] | None = None, watchdog: WatchdogRules | None = None) -> str:
+    """site.json: what bin/sitestack's commands and the watchdog need to know about the site (no secrets)."""
     group_of = {member: g.name for g in config.groups for member in g.programs}
     # one entry per process as supervisor names it: a pool's worker_00, worker_01, ...; a program in
     # no group is in supervisor's own group named after it
@@ -134,7 +132,7 @@ def site_description(directory: Path, conf: Path, config: SupervisorConfig, bala
     extra: dict[str, Any] = {"backup": backup} if backup else {}
     if agent:  # haproxy's agent-check on this host: the restart routine drains through it (sitestack.control.agent_drain)
         extra["agent"] = agent
-    site = Site(directory, conf, programs, balancer, extra, control)
+    site = Site(directory, conf, programs, balancer, extra, control, watchdog=watchdog or None)
     return site.dumps()
 
 

@@ -4,15 +4,11 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
 
 from sitestack.recipes import convert
 from sitestack.recipes.address import Address
 from sitestack.recipes.description import Consumer
 from sitestack.recipes.errors import Invalid
-
-if TYPE_CHECKING:  # sitestack.recipes.watchdog_rules builds on this module
-    from sitestack.recipes.watchdog_rules import WatchdogRules
 
 Settings = tuple[tuple[str, str], ...]
 SIGNALS = ("TERM", "HUP", "INT", "QUIT", "KILL", "USR1", "USR2")
@@ -175,22 +171,12 @@ class Program:
 
 @dataclass(frozen=True)
 class EventListener:
-    """An [eventlistener:x] section; the watchdog's carries its typed rules, printed after its command."""
+    """An [eventlistener:x] section (the default watchdog's rules are in site.json, not here)."""
 
     name: str
     events: str
     command: str
     settings: Settings = ()
-    rules: WatchdogRules | None = None
-
-    @property
-    def command_line(self) -> str:
-        """The whole command, as supervisord.conf says it (before %-escaping)."""
-        if not self.rules:
-            return self.command
-        from sitestack.recipes.watchdog_rules import watchdog_arguments
-
-        return f"{self.command} {watchdog_arguments(self.rules)}"
 
 
 @dataclass(frozen=True)

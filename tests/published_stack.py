@@ -7,8 +7,12 @@ from pathlib import Path
 
 from buildout_harness import SiteBuildout, site_buildout
 
+from sitestack.listeners.command_line import parse_command_line
+from sitestack.listeners.ruleset import describe, ruleset
 from sitestack.recipes.address import Address
+from sitestack.recipes.description import Site
 from sitestack.recipes.publish import PublishedProgram, publish
+from sitestack.recipes.supervisor import Recipe, site_description
 
 
 def published(buildout: SiteBuildout, name: str, programs: Sequence[PublishedProgram]) -> None:
@@ -31,3 +35,11 @@ def stack_buildout(tmp_path: Path, **supervisor: str) -> SiteBuildout:
                          30, "front", health_url="http://127.0.0.1:8070/haproxy-health"),
         PublishedProgram("varnish", "/usr/sbin/varnishd -F", "/srv", 40, "front")])
     return buildout
+
+
+def watchdog_of(recipe: Recipe) -> tuple[str, str]:
+    """The default watchdog's command in supervisord.conf, and the rules it reads from the site.json the
+    part writes, as the watchdog's log says them (its own command-line grammar)."""
+    [command] = [e.command for e in recipe.config.listeners if e.name == "watchdog"]
+    text = site_description(recipe.paths.directory, recipe.conf, recipe.config, None, watchdog=recipe.watchdog_rules)
+    return command, describe(ruleset(parse_command_line(["--site", str(recipe.site_json)]), Site.loads(text)))

@@ -2,6 +2,7 @@
 only that client; programs added and removed; the crontab part removed removes exactly its block."""
 from __future__ import annotations
 
+import re
 import subprocess
 
 import pytest
@@ -50,6 +51,8 @@ def test_reload_restarts_only_what_changed(site, stack):
 
         # a program added (client3, with whatever listeners watch it), then removed again
         before = pids(stack)
+        watchdog_log = site.path / "var" / "log" / "watchdog.log"
+        seen = len(watchdog_log.read_text())
         config.write_text(good.replace("clients = 2", "clients = 3", 1))
         site.buildout()
         out = reload(site).stdout
@@ -57,21 +60,32 @@ def test_reload_restarts_only_what_changed(site, stack):
         names = {f"{i['group']}:{i['name']}" for i in infos}
         assert "zeo-clients:client3" in names, (names, out)
         # client3 joins the running group (sitestack.updateGroup) and haproxy reloads; client2 restarts
-        # only because its threads option went back to the default with this config; the watchdog
-        # restarts with its new section, which watches client3 too, and the agent with its new script,
-        # which answers haproxy's agent-check for client3 too
+        # only because its threads option went back to the default with this config; the agent restarts
+        # with its new script, which answers haproxy's agent-check for client3 too; the watchdog keeps
+        # running (its section did not change) and reads its new rules, which watch client3 too, from
+        # the site.json bin/buildout rewrote
         assert "adding zeo-clients:client3 (the other members keep running)" in out, out
-        assert "restarting watchdog:watchdog: its supervisord.conf section changed" in out, out
         assert "restarting agent:agent: its command or files changed since it started" in out, out
         assert "haproxy reloaded seamlessly" in out and out.count("restarting zeo-clients:") == 1, out
-        assert out.count("restarting ") == 3, out
+        assert out.count("restarting ") == 2, out
+        poll_for(lambda: "httpok -p client3 " in watchdog_log.read_text()[seen:], 30,
+                 "the watchdog reading its rules for client3 from site.json", lambda: watchdog_log.read_text()[-2000:])
+        assert re.search(r"watchdog: rules changed in \S+site\.json: --grace \S+ :: memmon -g zeo-clients=\S+ .*"
+                         r":: httpok -p client3 -t \S+ http://127\.0\.0\.1:\d+/\S*\n",
+                         watchdog_log.read_text()[seen:]), watchdog_log.read_text()[seen:]
         now = pids(stack)
-        for kept in ("zeo-cluster:zeoserver", "front:varnish", "front:haproxy", "zeo-clients:client1"):
+        for kept in ("zeo-cluster:zeoserver", "front:varnish", "front:haproxy", "zeo-clients:client1",
+                     "watchdog:watchdog"):
             assert now[kept] == after[kept], (kept, out)
 
         config.write_text(good)
+        seen = len(watchdog_log.read_text())
         site.buildout()
         out = reload(site).stdout
+        # the watchdog reads its rules without client3
+        changed = poll_for(lambda: re.search(r"rules changed in .*\n", watchdog_log.read_text()[seen:]), 30,
+                           "the watchdog reading its rules without client3", lambda: watchdog_log.read_text()[-2000:])
+        assert "client3" not in changed.group(0) and "httpok -p client2 " in changed.group(0), changed.group(0)
         names = {f"{i['group']}:{i['name']}" for i in stack.info()}
         assert "zeo-clients:client3" not in names and not any("client3" in n for n in names), (names, out)
         poll_for(stack.all_running, 90, "every program RUNNING after client3 left", stack.explain)

@@ -183,6 +183,12 @@ def test_planned_exit_restart_and_operator_commands(pool_site, pool):
         name = f"workers:worker_0{i}"
         assert listed[name][0] == "RUNNING" and listed[name][1] != before[name], listed
         pool.seen_pids.add(listed[name][1])
-    # the watchdog knows the workers' memory quota (group quota covers the pool)
+    # the watchdog knows the workers' memory quota (group quota covers the pool): it read it from
+    # site.json, and its start-up line says so; supervisord.conf's command carries no rules
     conf = (pool_site.path / "parts" / "supervisor" / "supervisord.conf").read_text()
-    assert "-g workers=300MB" in conf, conf
+    assert f"command = {pool_site.path}/bin/sitestack-watchdog\n" in conf, conf
+    watchdog_log = pool_site.path / "var" / "log" / "watchdog.log"
+    poll_for(lambda: re.search(r"watchdog: started; rules from \S+site\.json and its command line: "
+                               r"--grace \S+ :: memmon -g zeo-clients=\S+ -g workers=300MB ::",
+                               watchdog_log.read_text()), 30, "the watchdog's rules in its log",
+             lambda: watchdog_log.read_text()[-2000:])

@@ -11,7 +11,7 @@ from supervisor.datatypes import RestartUnconditionally
 from supervisor.options import ServerOptions
 
 from buildout_harness import site_buildout
-from published_stack import stack_buildout
+from published_stack import stack_buildout, watchdog_of
 from sitestack.recipes.program import EventListener, Group, Program
 from sitestack.recipes.program_worker import Recipe as Worker
 from sitestack.recipes.supervisor import Recipe as Supervisor
@@ -141,7 +141,7 @@ def test_worker_pool_part(tmp_path):
     worker = processes["worker_01"]
     assert (worker.command, worker.priority, worker.exitcodes, worker.autorestart) == (
         str(tmp_path / "bin" / "worker"), 25, [0], RestartUnconditionally)
-    assert "-g workers=300MB" in recipe.config.listeners[0].command_line
+    assert "memmon -g zeo-clients=800MB -g workers=300MB ::" in watchdog_of(recipe)[1]
     alone = site_buildout(tmp_path, worker={"zeo-address": "127.0.0.1:8100", "time-limit": "600"})
     arguments = Worker(alone, "worker", alone["worker"]).arguments
     assert arguments[arguments.index("--time-limit") + 1] == "600"
@@ -198,6 +198,6 @@ def test_pools_with_their_own_quota_in_a_shared_group(tmp_path):
                            "process_name": "%(program_name)s%(process_num)d"}),
     }
     recipe, _ = conf(site(tmp_path, parts, programs="worker symfony solo"))
-    command = recipe.config.listeners[0].command_line
+    rules = watchdog_of(recipe)[1]
     assert ("-p workers:worker_00=300MB -p workers:worker_01=300MB -p workers:symfony_00=256MB "
-            "-p workers:symfony_01=256MB -p solo:solo0=64MB -p solo:solo1=64MB") in command, command
+            "-p workers:symfony_01=256MB -p solo:solo0=64MB -p solo:solo1=64MB") in rules, rules

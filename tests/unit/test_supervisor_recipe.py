@@ -2,7 +2,7 @@
 import pytest
 
 from buildout_harness import error_of
-from published_stack import published, stack_buildout
+from published_stack import published, stack_buildout, watchdog_of
 from sitestack.recipes.address import Address
 from sitestack.recipes.publish import PublishedProgram
 from sitestack.recipes.supervisor import Recipe
@@ -13,7 +13,8 @@ def recipe(buildout):
 
 
 def test_parts_give_groups_priorities_and_default_listeners(tmp_path):
-    config = recipe(stack_buildout(tmp_path, programs="zeoserver clients front")).config
+    part = recipe(stack_buildout(tmp_path, programs="zeoserver clients front"))
+    config = part.config
     assert [(g.name, g.priority, g.programs) for g in config.groups] == [
         ("zeo-cluster", 10, ("zeoserver",)),
         ("zeo-clients", 20, ("client1", "client2")),
@@ -21,12 +22,30 @@ def test_parts_give_groups_priorities_and_default_listeners(tmp_path):
     ]
     assert [(p.name, p.priority) for p in config.programs] == [
         ("zeoserver", 10), ("client1", 20), ("client2", 20), ("haproxy", 30), ("varnish", 40)]
-    listeners = {e.name: (e.events, e.command_line) for e in config.listeners}
-    assert listeners == {
-        "watchdog": ("TICK_5", f"{tmp_path}/bin/sitestack-watchdog :: memmon -g zeo-clients=800MB"
-                               " :: httpok -p client1 -t 2 http://127.0.0.1:8081/health"
-                               " :: httpok -p client2 -t 2 http://127.0.0.1:8082/health"),
-    }
+    assert {e.name: (e.events, e.command) for e in config.listeners} == {
+        "watchdog": ("TICK_5", f"{tmp_path}/bin/sitestack-watchdog")}
+    # its rules are in site.json
+    assert watchdog_of(part) == (f"{tmp_path}/bin/sitestack-watchdog",
+                                 "--grace 10 :: memmon -g zeo-clients=800MB"
+                                 " :: httpok -p client1 -t 2 http://127.0.0.1:8081/health"
+                                 " :: httpok -p client2 -t 2 http://127.0.0.1:8082/health")
+
+
+def test_watchdog_options_reach_the_rules_in_site_json(tmp_path):
+    part = recipe(stack_buildout(tmp_path, programs="zeoserver clients", **{
+        "memmon-email": "ops@example.com", "httpok-timeout": "5", "watchdog-grace": "60"}))
+    assert watchdog_of(part)[1] == (
+        "--grace 60 :: memmon -g zeo-clients=800MB -m ops@example.com"
+        " :: httpok -p client1 -t 5 -m ops@example.com http://127.0.0.1:8081/health"
+        " :: httpok -p client2 -t 5 -m ops@example.com http://127.0.0.1:8082/health")
+
+
+def test_own_eventlisteners_lines_replace_the_default_watchdog_and_its_site_json_rules(tmp_path):
+    line = f"watchdog TICK_5 {tmp_path}/bin/sitestack-watchdog [--warmup / :: memmon -g zeo-clients=1GB]"
+    part = recipe(stack_buildout(tmp_path, programs="zeoserver clients", eventlisteners=line))
+    assert [e.command for e in part.config.listeners] == [
+        f"{tmp_path}/bin/sitestack-watchdog --warmup / :: memmon -g zeo-clients=1GB"]
+    assert part.watchdog_rules is None
 
 
 def test_unix_socket_by_default(tmp_path):
@@ -101,13 +120,13 @@ def test_priority_lines_with_an_address_and_health_url_are_watched_and_port_chec
     lines = ("10 zeoserver /srv/bin/zeoserver [fg]\n"
              "20 client1 (address=127.0.0.1:8091 health-url=/ok memory-quota=900MB start-timeout=240"
              " stopasgroup=true) /srv/bin/client1 [console] true")
-    config = recipe(stack_buildout(tmp_path, programs=lines)).config
+    part = recipe(stack_buildout(tmp_path, programs=lines))
+    config = part.config
     client = next(p for p in config.programs if p.name == "client1")
     assert (client.address, client.health_url, client.memory_quota, client.start_timeout, client.watchdog) == (
         Address("127.0.0.1", 8091), "http://127.0.0.1:8091/ok", 900 * 1024**2, 240, True)
-    assert [(e.name, e.command_line) for e in config.listeners] == [
-        ("watchdog", f"{tmp_path}/bin/sitestack-watchdog :: memmon -p client1=900MB"
-                     " :: httpok -p client1 -t 2 http://127.0.0.1:8091/ok")]
+    assert watchdog_of(part) == (f"{tmp_path}/bin/sitestack-watchdog",
+                                 "--grace 10 :: memmon -p client1=900MB :: httpok -p client1 -t 2 http://127.0.0.1:8091/ok")
     clash = lines + "\n30 other (address=127.0.0.1:8091) /srv/bin/other"
     assert error_of(lambda: recipe(stack_buildout(tmp_path, programs=clash))) == (
         "[supervisor] programs: 'other' and 'client1' both listen on 127.0.0.1:8091 "
