@@ -68,6 +68,15 @@ class Balancer:
 
 
 @dataclass(frozen=True)
+class Edge:
+    """The haproxy in front of varnish (recipes/edge.py): its program and its admin socket, which its
+    seamless reload reads the new worker from."""
+
+    program: str
+    socket: str
+
+
+@dataclass(frozen=True)
 class ControlServer:
     """How commands reach supervisord, and what its control server looks like (for check).
 
@@ -96,6 +105,7 @@ class Site:
     balancer: Balancer | None = None
     extra: dict[str, Any] = field(default_factory=dict)
     control_server: ControlServer | None = None
+    edge: Edge | None = None
 
     def program(self, name: str) -> SiteProgram:
         for program in self.programs:
@@ -110,6 +120,14 @@ class Site:
             if p.consumer and p.consumer.kind == kind:
                 seen.setdefault(p.section, p)
         return list(seen.values())
+
+    def admin_socket(self, program: str) -> str | None:
+        """The admin socket of a haproxy program: the edge's or the balancer's (None: neither)."""
+        if self.edge and self.edge.program == program:
+            return self.edge.socket
+        if self.balancer and self.balancer.part in ("", program):
+            return self.balancer.socket
+        return None
 
     def control(self) -> tuple[str, str, str]:
         """(serverurl, username, password) of supervisord's control server."""
@@ -143,6 +161,8 @@ class Site:
         }
         if self.extra:
             data["extra"] = self.extra
+        if self.edge:
+            data["edge"] = dataclasses.asdict(self.edge)
         return json.dumps(data, indent=2, sort_keys=True) + "\n"
 
     @classmethod
@@ -162,6 +182,7 @@ class Site:
                               balancer.get("part", "")) if balancer else None,
             extra=data.get("extra", {}),
             control_server=ControlServer(**control) if control else None,
+            edge=Edge(**data["edge"]) if data.get("edge") else None,
         )
 
 

@@ -6,7 +6,7 @@ import dataclasses
 from pathlib import Path
 from typing import Any
 
-from sitestack.recipes.description import Balancer, ControlServer, Site, SiteProgram
+from sitestack.recipes.description import Balancer, ControlServer, Edge, Site, SiteProgram
 from sitestack.recipes.errors import Invalid
 from sitestack.recipes.options import OptionReader
 from sitestack.recipes.program_model import process_names
@@ -123,7 +123,7 @@ def default_listeners(programs: list[Program], groups: list[Group], bin_dir: Pat
 
 def site_description(directory: Path, conf: Path, config: SupervisorConfig, balancer: Balancer | None,
                      backup: str = "", control: ControlServer | None = None,
-                     agent: dict[str, Any] | None = None) -> str:
+                     agent: dict[str, Any] | None = None, edge: Edge | None = None) -> str:
     """site.json: what bin/sitestack's commands need to know about the site (no secrets)."""
     group_of = {member: g.name for g in config.groups for member in g.programs}
     # one entry per process as supervisor names it: a pool's worker_00, worker_01, ...; a program in
@@ -139,7 +139,7 @@ def site_description(directory: Path, conf: Path, config: SupervisorConfig, bala
     extra: dict[str, Any] = {"backup": backup} if backup else {}
     if agent:  # haproxy's agent-check on this host: the restart routine drains through it (sitestack.control.agent_drain)
         extra["agent"] = agent
-    site = Site(directory, conf, programs, balancer, extra, control)
+    site = Site(directory, conf, programs, balancer, extra, control, edge)
     return site.dumps()
 
 

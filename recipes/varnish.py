@@ -146,7 +146,7 @@ def read_varnish(reader: OptionReader) -> Varnish:
     admin_port = reader.get("admin-port", convert.port, 6082)
     if admin_port == port:
         reader.problem("admin-port", "must differ from port", str(admin_port))
-    allow = tuple(_read_networks(reader, "purge-allow"))
+    allow = tuple(read_networks(reader, "purge-allow"))
     return Varnish(
         backend_host=backend[0],
         backend_port=backend[1],
@@ -172,7 +172,7 @@ def read_varnish(reader: OptionReader) -> Varnish:
     )
 
 
-def _read_networks(reader: OptionReader, option: str) -> list[str]:
+def read_networks(reader: OptionReader, option: str) -> list[str]:
     """Each entry of a space-separated list of networks; a bad one is reported by itself."""
     networks = []
     for entry in reader.raw(option).split():
