@@ -79,10 +79,11 @@ def render_edge_cfg(part: str, edge: Edge) -> str:
 
 def read_edge(reader: OptionReader, stats_socket: str) -> Edge:
     """The model from a section's options; problems collect on the reader."""
+    before = len(reader.problems)
     backend = reader.require("backend", convert.address) or ("127.0.0.1", 8080)
     host = reader.get("host", convert.host, "127.0.0.1")
     port = reader.get("port", convert.port, 8080)
-    if reader.has("backend") and reader.has("port") and backend == (host, port):
+    if len(reader.problems) == before and backend == (host, port):
         reader.problem("backend", "must not be the edge's own address (host and port)", reader.raw("backend").strip())
     if len(stats_socket) > MAX_SOCKET_PATH:
         reader.problem(
