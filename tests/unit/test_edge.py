@@ -161,3 +161,19 @@ def test_site_json_names_the_edge_and_reload_finds_each_haproxys_socket(tmp_path
     assert site.admin_socket("haproxy") == "/srv/var/haproxy/admin.sock"
     assert site.admin_socket("other") is None
     assert '"edge"' not in Site(tmp_path, tmp_path / "supervisord.conf", (), balancer).dumps()
+
+
+def test_the_supervisor_parts_edge_option_names_an_edge_part() -> None:
+    from sitestack.recipes.errors import ConfigError
+    from sitestack.recipes.options import OptionReader
+    from sitestack.recipes.supervisor_programs import edge_of
+
+    buildout = {"edge": {"programs": "edge", "stats-socket": "/srv/var/edge/admin.sock"}, "varnish": {"programs": "varnish"}}
+    assert edge_of(buildout, OptionReader({"edge": "edge"}, ["edge"])) == Edge("edge", "/srv/var/edge/admin.sock")
+    assert edge_of(buildout, OptionReader({}, ["edge"])) is None
+    reader = OptionReader({"edge": "varnish"}, ["edge"])
+    assert edge_of(buildout, reader) is None
+    with pytest.raises(ConfigError) as error:
+        reader.done()
+    assert error.value.describe("supervisor") == \
+        "[supervisor] edge: expected the name of an edge part (recipe sitestack:edge) (got 'varnish')"
