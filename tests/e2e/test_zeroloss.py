@@ -113,9 +113,10 @@ def test_a_haproxy_option_change_is_a_seamless_reload(zl_site, ready):
 
 
 def cached_age(site: Site) -> tuple[str, int]:
-    status, _, headers = http_get(front(site) + "/cached")
+    status, _, answer = http_get(front(site) + "/cached")
     assert status == 200
-    return headers.get("X-Cache", ""), int(headers.get("Age", "0"))
+    headers = {name.lower(): value for name, value in answer.items()}  # haproxy sends names in lower case
+    return headers.get("x-cache", ""), int(headers.get("age", "0"))
 
 
 def test_an_edge_option_change_is_a_seamless_reload(zl_site, ready):
