@@ -51,6 +51,8 @@ class Ports:
     zeoserver: int = field(default_factory=free_port)
     exporter: int = field(default_factory=free_port)
     agent: int = field(default_factory=free_port)
+    # the edge's public port, for a site that extends profiles/edge.cfg (varnish is then behind it)
+    edge: int = field(default_factory=free_port)
     clients: int = 0
 
     def client(self, number: int) -> int:
@@ -83,6 +85,13 @@ write-command = sh -c 'cat > {crontab}'
 read-command = cat {crontab}
 write-command = sh -c 'cat > {crontab}'
 {extra}"""
+
+
+def edge_config(ports: Ports, crontab: Path, eggs: Path, clients: int = 2, extra: str = "") -> str:
+    """buildout.cfg of a test site with the edge (profiles/edge.cfg) on ports.edge, varnish behind it."""
+    config = site_config(ports, crontab, eggs, clients, extra)
+    config = config.replace("extends = base.cfg\n", "extends = profiles/edge.cfg\n")
+    return config.replace(f"agent = {ports.agent}\n", f"agent = {ports.agent}\nedge = {ports.edge}\n")
 
 
 def zope_config(ports: Ports, crontab: Path, eggs: Path) -> str:

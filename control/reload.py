@@ -151,9 +151,11 @@ def reload_front(site: Site, rpc: Any, info: dict[str, Any], command: str) -> st
     kind = front.kind_of(command)
     namespec = f"{info['group']}:{info['name']}"
     if kind == "haproxy":
-        if site.balancer is None:
-            raise front.FrontError("site.json names no haproxy socket (balancer)")
-        return front.reload_haproxy(rpc, namespec, command, site.balancer.socket)
+        socket = site.admin_socket(info["name"])
+        if socket is None:
+            raise front.FrontError(f"site.json names no admin socket for {info['name']} (the supervisor part's "
+                                   "balancer or edge)")
+        return front.reload_haproxy(rpc, namespec, command, socket)
     return front.reload_varnish(command)
 
 

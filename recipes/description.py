@@ -74,6 +74,15 @@ class Balancer:
 
 
 @dataclass(frozen=True)
+class Edge:
+    """The haproxy in front of varnish (recipes/edge.py): its program and its admin socket, which its
+    seamless reload reads the new worker from."""
+
+    program: str
+    socket: str
+
+
+@dataclass(frozen=True)
 class ControlServer:
     """How commands reach supervisord, and what its control server looks like (for check).
 
@@ -137,6 +146,7 @@ class Site:
     extra: dict[str, Any] = field(default_factory=dict)
     control_server: ControlServer | None = None
     watchdog: WatchdogRules | None = None  # the default watchdog's rules (None: no default watchdog)
+    edge: Edge | None = None
 
     def program(self, name: str) -> SiteProgram:
         for program in self.programs:
@@ -151,6 +161,14 @@ class Site:
             if p.consumer and p.consumer.kind == kind:
                 seen.setdefault(p.section, p)
         return list(seen.values())
+
+    def admin_socket(self, program: str) -> str | None:
+        """The admin socket of a haproxy program: the edge's or the balancer's (None: neither)."""
+        if self.edge and self.edge.program == program:
+            return self.edge.socket
+        if self.balancer and self.balancer.part in ("", program):
+            return self.balancer.socket
+        return None
 
     def control(self) -> tuple[str, str, str]:
         """(serverurl, username, password) of supervisord's control server."""
@@ -186,6 +204,8 @@ class Site:
             data["extra"] = self.extra
         if self.watchdog:
             data["watchdog"] = dataclasses.asdict(self.watchdog)
+        if self.edge:
+            data["edge"] = dataclasses.asdict(self.edge)
         return json.dumps(data, indent=2, sort_keys=True) + "\n"
 
     @classmethod
@@ -206,6 +226,7 @@ class Site:
             extra=data.get("extra", {}),
             control_server=_with_address(ControlServer, control, "port") if control else None,
             watchdog=_watchdog(data["watchdog"]) if data.get("watchdog") else None,
+            edge=Edge(**data["edge"]) if data.get("edge") else None,
         )
 
 

@@ -7,6 +7,7 @@ import pwd
 import shlex
 from collections.abc import MutableMapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from sitestack.recipes import convert
@@ -240,14 +241,9 @@ class Recipe:
         with user_errors(name):
             reader = OptionReader(options, OPTIONS)
             self.haproxy = read_haproxy(reader, str(self.socket_dir / "admin.sock"))
-            priority = reader.get("priority", convert.priority, 30)
-            group = reader.get("group", convert.name, "front")
-            binary = read_binary(reader, "haproxy", "haproxy")
-            # supervisord can only start haproxy as another user when it runs as root
-            self.user = reader.get("user", existing_user, "") if os.geteuid() == 0 else ""
-            if self.user and (blocked := blocked_directory(self.config, self.user)):
-                reader.problem("user", f"user {self.user!r} may not enter {blocked}", self.user)
+            self.master = read_master(reader, self.config, 30)
             reader.done()
+        self.user = self.master.user
         self.text = render_haproxy_cfg(name, self.haproxy)
         for key, value in {
             "address": str(self.haproxy.address),
@@ -259,35 +255,66 @@ class Recipe:
             "config": str(self.config),
         }.items():
             options[key] = value
-        publish(options, [self.program(binary, priority, group)])
-
-    def program(self, binary: str, priority: int, group: str) -> PublishedProgram:
-        """haproxy's master in the foreground (-W -db); USR2 reloads it seamlessly, USR1 is its
-        graceful stop: the workers finish their requests, then the master exits."""
-        return PublishedProgram(
-            name=self.name,
-            command=shlex.join([binary, "-W", "-db", "-f", str(self.config)]),
-            directory=str(self.home),
-            priority=priority,
-            group=group,
-            health_url=f"http://{self.haproxy.address}{self.haproxy.monitor_uri}",
-            address=self.haproxy.address,
-            user=self.user,
-            stopsignal="USR1",
-            stopwaitsecs=10,
-            consumer=Consumer("haproxy", str(self.config)),
-        )
+        publish(options, [master_program(name, self.master, self.config, self.home, self.haproxy.address,
+                                         f"http://{self.haproxy.address}{self.haproxy.monitor_uri}")])
 
     def install(self) -> list[str]:
-        paths = created(self.options, self.config.parent)
-        ensure_directory(self.config.parent)
-        ensure_directory(self.socket_dir, 0o700)
-        os.chmod(self.socket_dir, 0o700)
-        if self.user and os.geteuid() == 0:
-            # supervisord starts haproxy as this user, which creates the socket in here.
-            entry = pwd.getpwnam(self.user)
-            os.chown(self.socket_dir, entry.pw_uid, entry.pw_gid)
-        write_if_changed(self.config, self.text)
-        return paths
+        return install_master(self.options, self.config, self.socket_dir, self.user, self.text)
 
     update = install
+
+
+@dataclass(frozen=True)
+class Master:
+    """How supervisord runs a haproxy master: binary, priority, group, and user (when root)."""
+
+    binary: str
+    priority: int
+    group: str
+    user: str
+
+
+def read_master(reader: OptionReader, config: Path, priority: int) -> Master:
+    """priority, group, binary and user of a part that runs haproxy (the balancer, the edge)."""
+    priority = reader.get("priority", convert.priority, priority)
+    group = reader.get("group", convert.name, "front")
+    binary = read_binary(reader, "haproxy", "haproxy")
+    # supervisord can only start haproxy as another user when it runs as root
+    user = reader.get("user", existing_user, "") if os.geteuid() == 0 else ""
+    if user and (blocked := blocked_directory(config, user)):
+        reader.problem("user", f"user {user!r} may not enter {blocked}", user)
+    return Master(binary, priority, group, user)
+
+
+def master_program(name: str, master: Master, config: Path, home: Path, address: Address,
+                   health_url: str) -> PublishedProgram:
+    """haproxy's master in the foreground (-W -db); USR2 reloads it seamlessly, USR1 is its
+    graceful stop: the workers finish their requests, then the master exits."""
+    return PublishedProgram(
+        name=name,
+        command=shlex.join([master.binary, "-W", "-db", "-f", str(config)]),
+        directory=str(home),
+        priority=master.priority,
+        group=master.group,
+        health_url=health_url,
+        address=address,
+        user=master.user,
+        stopsignal="USR1",
+        stopwaitsecs=10,
+        consumer=Consumer("haproxy", str(config)),
+    )
+
+
+def install_master(options: MutableMapping[str, str], config: Path, socket_dir: Path, user: str,
+                   text: str) -> list[str]:
+    """Write the config; make the admin socket's directory, private to the user haproxy runs as."""
+    paths = created(options, config.parent)
+    ensure_directory(config.parent)
+    ensure_directory(socket_dir, 0o700)
+    os.chmod(socket_dir, 0o700)
+    if user and os.geteuid() == 0:
+        # supervisord starts haproxy as this user, which creates the socket in here.
+        entry = pwd.getpwnam(user)
+        os.chown(socket_dir, entry.pw_uid, entry.pw_gid)
+    write_if_changed(config, text)
+    return paths

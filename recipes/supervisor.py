@@ -20,7 +20,7 @@ from sitestack.recipes.supervisor_build import (claim_address, control_server, d
                                       with_listener_credentials)
 from sitestack.recipes.supervisor_lines import parse_group, parse_listener
 from sitestack.recipes.supervisor_model import SupervisorConfig, check_value
-from sitestack.recipes.supervisor_programs import Gathered, agent_of, backup_of, balancer_of, gather
+from sitestack.recipes.supervisor_programs import Gathered, agent_of, backup_of, balancer_of, edge_of, gather
 from sitestack.recipes.supervisor_settings import (lines, read_control, read_sections, read_supervisord, read_watchdog,
                                          running_as_root)
 from sitestack.recipes.supervisor_validate import validate
@@ -35,7 +35,7 @@ OPTIONS = (
     "plugins", "sections", "supervisord-conf",
     # sitestack's own
     "memmon-email", "listener-events", "httpok-timeout", "watchdog-grace", "eggs", "balancer", "mode",
-    "system-conf", "backup", "agent",
+    "system-conf", "backup", "agent", "edge",
 )
 LISTENERS = ("watchdog", "memmon", "httpok")  # bin/sitestack-<kind>: sitestack.listeners.watchdog.<kind>
 SUPERLANCE_SCRIPTS = ("memmon", "httpok", "crashmail", "crashmailbatch", "fatalmailbatch", "crashsms")
@@ -105,6 +105,7 @@ class Recipe:
         self.balancer = balancer_of(buildout, reader)
         self.backup = backup_of(buildout, reader)
         self.agent = agent_of(buildout, reader)
+        self.edge = edge_of(buildout, reader)
         reader.done()
         self._warn_unchecked(found)
 
@@ -152,7 +153,8 @@ class Recipe:
         control_conf = self.system_conf if self.mode == "conf.d" else self.conf
         write_if_changed(self.site_json, site_description(
             self.paths.directory, control_conf, config, self.balancer, self.backup,
-            control_server(control_conf, config, str(password_file)), self.agent, self.watchdog_rules))
+            control_server(control_conf, config, str(password_file)), self.agent, self.watchdog_rules,
+            self.edge))
         record_digests(self.paths.var / "supervisor" / "digests.json", config, self.paths.directory)
         return paths + self._scripts(control_conf)
 

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from sitestack.recipes.address import Address
-from sitestack.recipes.description import Balancer, ControlServer, Site, SiteProgram, WatchdogRules
+from sitestack.recipes.description import Balancer, ControlServer, Edge, Site, SiteProgram, WatchdogRules
 from sitestack.recipes.errors import Invalid
 from sitestack.recipes.options import OptionReader
 from sitestack.recipes.program_model import process_names
@@ -116,7 +116,8 @@ def default_listeners(rules: WatchdogRules | None, bin_dir: Path, events: str,
 
 def site_description(directory: Path, conf: Path, config: SupervisorConfig, balancer: Balancer | None,
                      backup: str = "", control: ControlServer | None = None,
-                     agent: dict[str, Any] | None = None, watchdog: WatchdogRules | None = None) -> str:
+                     agent: dict[str, Any] | None = None, watchdog: WatchdogRules | None = None,
+                     edge: Edge | None = None) -> str:
     """site.json: what bin/sitestack's commands and the watchdog need to know about the site (no secrets)."""
     group_of = {member: g.name for g in config.groups for member in g.programs}
     # one entry per process as supervisor names it: a pool's worker_00, worker_01, ...; a program in
@@ -132,7 +133,7 @@ def site_description(directory: Path, conf: Path, config: SupervisorConfig, bala
     extra: dict[str, Any] = {"backup": backup} if backup else {}
     if agent:  # haproxy's agent-check on this host: the restart routine drains through it (sitestack.control.agent_drain)
         extra["agent"] = agent
-    site = Site(directory, conf, programs, balancer, extra, control, watchdog=watchdog or None)
+    site = Site(directory, conf, programs, balancer, extra, control, watchdog=watchdog or None, edge=edge)
     return site.dumps()
 
 

@@ -11,7 +11,7 @@ from typing import Any
 
 from sitestack.recipes import convert
 from sitestack.recipes.address import Address
-from sitestack.recipes.description import Balancer
+from sitestack.recipes.description import Balancer, Edge
 from sitestack.recipes.errors import ConfigError, Invalid
 from sitestack.recipes.options import OptionReader
 from sitestack.recipes.publish import collect, publishes_programs
@@ -121,6 +121,17 @@ def balancer_of(buildout: Buildout, reader: OptionReader) -> Balancer | None:
         return None
     servers = tuple(entry.partition("=")[0] for entry in section.get("servers", "").split())
     return Balancer(section["stats-socket"], section["backend"], servers, part)
+
+
+def edge_of(buildout: Buildout, reader: OptionReader) -> Edge | None:
+    """The edge part's program and admin socket, for bin/sitestack reload."""
+    part = reader.raw("edge").strip()
+    if not part:
+        return None
+    if part not in buildout or "stats-socket" not in buildout[part] or part not in buildout[part].get("programs", "").split():
+        reader.problem("edge", "expected the name of an edge part (recipe sitestack:edge)", part)
+        return None
+    return Edge(part, buildout[part]["stats-socket"])
 
 
 def backup_of(buildout: Buildout, reader: OptionReader) -> str:

@@ -151,7 +151,7 @@ def read_varnish(reader: OptionReader) -> Varnish:
     admin_port = reader.get("admin-port", convert.port, 6082)
     if admin_port == port:
         reader.problem("admin-port", "must differ from port", str(admin_port))
-    allow = tuple(_read_networks(reader, "purge-allow"))
+    allow = tuple(read_networks(reader, "purge-allow"))
     return Varnish(
         backend=backend,
         host=reader.get("host", convert.host, "127.0.0.1"),
@@ -176,7 +176,7 @@ def read_varnish(reader: OptionReader) -> Varnish:
     )
 
 
-def _read_networks(reader: OptionReader, option: str) -> list[str]:
+def read_networks(reader: OptionReader, option: str) -> list[str]:
     """Each entry of a space-separated list of networks; a bad one is reported by itself."""
     networks = []
     for entry in reader.raw(option).split():

@@ -5,6 +5,7 @@ from benchmarks.site import (  # noqa: F401 - the e2e tests import them from her
     Stack,
     cmdline,
     copy_project,
+    edge_config,
     run,
     site_config,
 )
