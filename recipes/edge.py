@@ -19,8 +19,8 @@ from sitestack.recipes.adapter import Paths, user_errors
 from sitestack.recipes.address import Address
 from sitestack.recipes.convert import Duration
 from sitestack.recipes.errors import ConfigError, Problem
-from sitestack.recipes.haproxy import (MAX_SOCKET_PATH, install_master, master_program, read_master, request_log,
-                                       threads)
+from sitestack.recipes.haproxy import MAX_SOCKET_PATH, request_log, threads
+from sitestack.recipes.haproxy_master import install_master, master_program, read_master
 from sitestack.recipes.options import OptionReader
 from sitestack.recipes.publish import publish
 from sitestack.recipes.render import render

@@ -2,25 +2,20 @@
 
 from __future__ import annotations
 
-import os
-import pwd
-import shlex
 from collections.abc import MutableMapping
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from sitestack.recipes import convert
+from sitestack.recipes.adapter import Paths, user_errors
 from sitestack.recipes.address import Address
-from sitestack.recipes.adapter import Paths, created, user_errors
 from sitestack.recipes.convert import Duration
-from sitestack.recipes.description import Consumer
 from sitestack.recipes.errors import ConfigError, Invalid, Problem
-from sitestack.recipes.files import ensure_directory, write_if_changed
+from sitestack.recipes.haproxy_master import install_master, master_program, read_master
 from sitestack.recipes.options import OptionReader
-from sitestack.recipes.publish import PublishedProgram, publish
+from sitestack.recipes.publish import publish
 from sitestack.recipes.render import render
-from sitestack.recipes.system import blocked_directory, existing_user, read_binary, share_of_cores
+from sitestack.recipes.system import share_of_cores
 
 OPTIONS = (
     "servers", "health-path", "host", "port", "maxconn", "global-maxconn", "check-interval",
@@ -262,59 +257,3 @@ class Recipe:
         return install_master(self.options, self.config, self.socket_dir, self.user, self.text)
 
     update = install
-
-
-@dataclass(frozen=True)
-class Master:
-    """How supervisord runs a haproxy master: binary, priority, group, and user (when root)."""
-
-    binary: str
-    priority: int
-    group: str
-    user: str
-
-
-def read_master(reader: OptionReader, config: Path, priority: int) -> Master:
-    """priority, group, binary and user of a part that runs haproxy (the balancer, the edge)."""
-    priority = reader.get("priority", convert.priority, priority)
-    group = reader.get("group", convert.name, "front")
-    binary = read_binary(reader, "haproxy", "haproxy")
-    # supervisord can only start haproxy as another user when it runs as root
-    user = reader.get("user", existing_user, "") if os.geteuid() == 0 else ""
-    if user and (blocked := blocked_directory(config, user)):
-        reader.problem("user", f"user {user!r} may not enter {blocked}", user)
-    return Master(binary, priority, group, user)
-
-
-def master_program(name: str, master: Master, config: Path, home: Path, address: Address,
-                   health_url: str) -> PublishedProgram:
-    """haproxy's master in the foreground (-W -db); USR2 reloads it seamlessly, USR1 is its
-    graceful stop: the workers finish their requests, then the master exits."""
-    return PublishedProgram(
-        name=name,
-        command=shlex.join([master.binary, "-W", "-db", "-f", str(config)]),
-        directory=str(home),
-        priority=master.priority,
-        group=master.group,
-        health_url=health_url,
-        address=address,
-        user=master.user,
-        stopsignal="USR1",
-        stopwaitsecs=10,
-        consumer=Consumer("haproxy", str(config)),
-    )
-
-
-def install_master(options: MutableMapping[str, str], config: Path, socket_dir: Path, user: str,
-                   text: str) -> list[str]:
-    """Write the config; make the admin socket's directory, private to the user haproxy runs as."""
-    paths = created(options, config.parent)
-    ensure_directory(config.parent)
-    ensure_directory(socket_dir, 0o700)
-    os.chmod(socket_dir, 0o700)
-    if user and os.geteuid() == 0:
-        # supervisord starts haproxy as this user, which creates the socket in here.
-        entry = pwd.getpwnam(user)
-        os.chown(socket_dir, entry.pw_uid, entry.pw_gid)
-    write_if_changed(config, text)
-    return paths

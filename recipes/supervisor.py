@@ -19,10 +19,10 @@ from sitestack.recipes.render import render
 from sitestack.recipes.supervisor_build import (claim_address, control_server, default_listeners, site_description,
                                       with_listener_credentials)
 from sitestack.recipes.supervisor_lines import parse_group, parse_listener
-from sitestack.recipes.supervisor_model import SupervisorConfig, check_value
+from sitestack.recipes.supervisor_model import EventListener, Group, SupervisorConfig, check_value
 from sitestack.recipes.supervisor_programs import Gathered, agent_of, backup_of, balancer_of, edge_of, gather
-from sitestack.recipes.supervisor_settings import (lines, read_control, read_sections, read_supervisord, read_watchdog,
-                                         running_as_root)
+from sitestack.recipes.supervisor_settings import (WatchdogOptions, lines, read_control, read_sections, read_supervisord,
+                                                   read_watchdog, running_as_root)
 from sitestack.recipes.supervisor_validate import validate
 from sitestack.recipes.watchdog_rules import WatchdogRules, default_rules
 
@@ -80,17 +80,10 @@ class Recipe:
         found = gather(buildout, lines(options, "programs"), reader, self.log_dir)
         listeners = _parse_lines(reader, options, "eventlisteners", parse_listener)
         groups = found.all_groups(_parse_lines(reader, options, "groups", parse_group))
-        # the default watchdog's rules go to site.json (install); only a user's own lines carry rules
+        services = "services" in sections
         self.watchdog_rules: WatchdogRules | None = None
         if not lines(options, "eventlisteners") and found.watched():
-            self.watchdog_rules = default_rules(found.watched(), groups, watchdog.timeout, watchdog.email,
-                                               watchdog.grace)
-            listeners = default_listeners(self.watchdog_rules, self.paths.bin, watchdog.events, self.log_dir)
-            if "superlance" not in self.plugins:
-                self.plugins.append("superlance")
-        services = "services" in sections
-        if not services:  # no listeners in this file: no watchdog reads the rules
-            self.watchdog_rules = None
+            listeners = self._default_watchdog(found, groups, watchdog, services)
         self.config = SupervisorConfig(
             supervisord=supervisord if "global" in sections else None,
             control=self.control if "ctl" in sections else None,
@@ -108,6 +101,16 @@ class Recipe:
         self.edge = edge_of(buildout, reader)
         reader.done()
         self._warn_unchecked(found)
+
+    def _default_watchdog(self, found: Gathered, groups: list[Group], watchdog: WatchdogOptions,
+                          services: bool) -> list[EventListener]:
+        """The default watchdog listener; its rules go to site.json (install) when this file runs it
+        (only a user's own listener lines carry rules on their command line)."""
+        rules = default_rules(found.watched(), groups, watchdog.timeout, watchdog.email, watchdog.grace)
+        self.watchdog_rules = rules if services else None
+        if "superlance" not in self.plugins:
+            self.plugins.append("superlance")
+        return default_listeners(rules, self.paths.bin, watchdog.events, self.log_dir)
 
     def _check(self, reader: OptionReader, found: Gathered) -> None:
         """What supervisord would refuse, port clashes, and directories install cannot write in."""
