@@ -9,6 +9,7 @@ never an exception.
 from __future__ import annotations
 
 import os
+import time
 
 import psutil
 
@@ -55,11 +56,17 @@ def state(pid: int) -> str:
 
 
 def started_at(pid: int) -> float | None:
-    """When a process started (epoch seconds, to the clock tick); None when it is gone."""
+    """When a process started (epoch seconds, to the clock tick); None when it is gone.
+
+    psutil's create_time adds the kernel's boot time, which Linux gives in whole seconds, so it can
+    be up to a second early: a process started right after bin/buildout recorded its digests would
+    seem older than them. The process's own start is exact (clock ticks since boot); the boot
+    moment is taken here from the boot-time clock instead."""
     try:
-        return float(psutil.Process(pid).create_time())
+        since_boot = psutil.Process(pid).create_time() - psutil.boot_time()
     except GONE:
         return None
+    return time.time() - time.clock_gettime(time.CLOCK_BOOTTIME) + since_boot
 
 
 def cmdline(pid: int) -> str:

@@ -77,3 +77,18 @@ def test_who_listens_on_a_port() -> None:
                 assert client.getsockname()[1] not in {p for _, p in processes.listening_addresses(os.getpid())}
     assert os.getpid() not in processes.listening_pids(port)
     assert processes.uids(os.getpid()) == (os.getuid(), os.geteuid())
+
+
+def test_a_start_time_is_exact_to_the_clock_tick() -> None:
+    """Linux gives the boot time in whole seconds: psutil's create_time alone can be up to 1 s early,
+    and a process started right after bin/buildout recorded its digests would seem older than them."""
+    for _ in range(5):
+        before = time.time()
+        child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(5)"])
+        try:
+            started = processes.started_at(child.pid)
+        finally:
+            child.kill()
+            child.wait()
+        after = time.time()
+        assert started is not None and before - 0.02 <= started <= after + 0.02, (before, started, after)
