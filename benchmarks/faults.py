@@ -20,7 +20,7 @@ CLIENT1, CLIENT2 = "zeo-clients:client1", "zeo-clients:client2"
 
 
 def front(site: Any) -> str:
-    return f"http://127.0.0.1:{site.ports.varnish}"
+    return str(site.front)
 
 
 def replaced_and_serving(site: Any, stack: Any, namespec: str, old: int) -> Callable[[], bool]:

@@ -38,12 +38,12 @@ def timed(command: list[str], cwd: Path) -> float:
     return time.monotonic() - started
 
 
-def build(top: Path, eggs: Path, name: str):
+def build(top: Path, eggs: Path, name: str, edge: bool = False):
     """(site, bootstrap + buildout seconds)."""
     dest = copy_project(top / name)
     started = time.monotonic()
     run([PYTHON, "bootstrap.py"], dest, timeout=1800)
-    site = build_site(dest, eggs, extra=GROWTH)
+    site = build_site(dest, eggs, extra=GROWTH, edge=edge)
     return site, time.monotonic() - started
 
 
@@ -126,6 +126,8 @@ def main() -> int:
     parser.add_argument("--json", type=Path)
     parser.add_argument("--faults-only", action="store_true",
                         help="one warm build, then only the faults under load (no build or startup timings)")
+    parser.add_argument("--edge", action="store_true",
+                        help="sites with the edge (profiles/edge.cfg): the load and the faults go through it")
     options = parser.parse_args()
     results: dict[str, list[float]] = {}
 
@@ -141,11 +143,12 @@ def main() -> int:
             cold_eggs = top / f"eggs-cold-{number}"
             cold_eggs.mkdir(mode=0o755)
             if options.faults_only:
-                site, _ = build(top, Path(os.environ.get("SITESTACK_TEST_EGGS") or cold_eggs), f"warm-{number}")
+                site, _ = build(top, Path(os.environ.get("SITESTACK_TEST_EGGS") or cold_eggs), f"warm-{number}",
+                                options.edge)
             else:
                 _, cold = build(top, cold_eggs, f"cold-{number}")
                 note("build_cold_s", cold)
-                site, warm = build(top, cold_eggs, f"warm-{number}")
+                site, warm = build(top, cold_eggs, f"warm-{number}", options.edge)
                 note("build_warm_s", warm)
                 note("buildout_rerun_s", timed([str(site.path / "bin" / "buildout")], site.path))
                 for key, value in startup(site).items():
@@ -159,6 +162,8 @@ def main() -> int:
                 note("rps_varnish_cached", throughput(f"http://127.0.0.1:{site.ports.varnish}/cached"))
                 note("rps_varnish_uncached", throughput(f"http://127.0.0.1:{site.ports.varnish}/api/notes"))
                 note("rps_client_direct", throughput(f"http://127.0.0.1:{site.ports.client(1)}/api/notes"))
+                if site.edge:
+                    note("rps_edge_uncached", throughput(f"{site.front}/api/notes"))
                 faults_under_load(site, stack, note)
             finally:
                 sampler.done.set()

@@ -107,18 +107,26 @@ class Site:
     ports: Ports
     crontab: Path
     eggs: Path
+    edge: bool = False  # built with profiles/edge.cfg: the public port is the edge's
+
+    @property
+    def front(self) -> str:
+        """The site's public address: the edge when it has one, else varnish."""
+        return f"http://127.0.0.1:{self.ports.edge if self.edge else self.ports.varnish}"
 
     def buildout(self, check: bool = True) -> subprocess.CompletedProcess[str]:
         return run([str(self.path / "bin" / "buildout")], self.path, check=check)
 
 
-def build_site(dest: Path, egg_cache: Path, clients: int = 2, extra: str = "") -> Site:
-    """Write a bootstrapped project's buildout.cfg (free ports, a crontab file) and run bin/buildout."""
+def build_site(dest: Path, egg_cache: Path, clients: int = 2, extra: str = "", edge: bool = False) -> Site:
+    """Write a bootstrapped project's buildout.cfg (free ports, a crontab file) and run bin/buildout
+    (edge: with profiles/edge.cfg)."""
     ports = Ports(clients=free_port_range(clients))
     crontab = dest / "crontab.txt"
     crontab.write_text("# a line of the user's own\n")
-    (dest / "buildout.cfg").write_text(site_config(ports, crontab, egg_cache, clients, extra))
-    site = Site(dest, ports, crontab, egg_cache)
+    config = edge_config if edge else site_config
+    (dest / "buildout.cfg").write_text(config(ports, crontab, egg_cache, clients, extra))
+    site = Site(dest, ports, crontab, egg_cache, edge)
     site.buildout()
     return site
 
@@ -215,11 +223,11 @@ def answers(url: str, timeout: float = 2.0) -> bool:
 
 def clients_serving(site: Site) -> bool:
     """Both clients healthy, answering a page that reads the database within 2 s, UP in haproxy, and the
-    page answered through varnish (what a user sees)."""
+    page answered at the site's public address, varnish or the edge (what a user sees)."""
     if not all(answers(f"http://127.0.0.1:{site.ports.client(n)}{path}")
                for n in (1, 2) for path in ("/health", "/api/notes?limit=1")):
         return False
-    status, body, _ = http_get(f"http://127.0.0.1:{site.ports.varnish}/api/notes", timeout=5)
+    status, body, _ = http_get(f"{site.front}/api/notes", timeout=5)
     return status == 200 and all(up(site, name) for name in ("client1", "client2"))
 
 
