@@ -127,3 +127,13 @@ def request(
         return response.status, response.headers, response.read().decode("utf-8", "replace")
     finally:
         connection.close()
+
+
+def assert_haproxy_accepts(command: str, config: str) -> None:
+    """`haproxy -c` of a generated config, run by the binary its published command names: valid,
+    without a warning or an alert."""
+    result = subprocess.run([shlex.split(command)[0], "-c", "-f", config], capture_output=True, text=True,
+                            timeout=30, check=False)
+    output = result.stdout + result.stderr
+    assert result.returncode == 0, output
+    assert "WARNING" not in output and "ALERT" not in output, output

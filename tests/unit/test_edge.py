@@ -7,29 +7,16 @@ from pathlib import Path
 
 import pytest
 from buildout_harness import error_of, install, site_buildout
+from part_fixtures import fake_haproxy, two_cores  # noqa: F401 - pytest fixtures
 from support import check_golden
 
-from sitestack.recipes import system
 from sitestack.recipes.description import Balancer, Edge, Site
 from sitestack.recipes.edge import Recipe
 
+pytestmark = pytest.mark.usefixtures("two_cores")
+
 SITE = "/srv/site"
 BACKEND = "127.0.0.1:8060"
-
-
-@pytest.fixture
-def fake_haproxy(tmp_path: Path) -> str:
-    """An executable named haproxy that accepts any config, so published commands do not depend on the machine."""
-    binary = tmp_path / "haproxy"
-    binary.write_text("#!/bin/sh\n")
-    binary.chmod(0o755)
-    return str(binary)
-
-
-@pytest.fixture(autouse=True)
-def two_cores(monkeypatch: pytest.MonkeyPatch) -> None:
-    """`threads = auto` follows the build host's cores; the golden file is for a 2-core host."""
-    monkeypatch.setattr(system, "host_cores", lambda: 2)
 
 
 def make(options: dict[str, str], directory: str = SITE, name: str = "edge") -> Recipe:

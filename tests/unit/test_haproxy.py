@@ -8,28 +8,16 @@ from pathlib import Path
 
 import pytest
 from buildout_harness import error_of, install, site_buildout, update
+from part_fixtures import fake_haproxy, two_cores  # noqa: F401 - pytest fixtures
 from support import check_golden
 
 from sitestack.recipes import system
 from sitestack.recipes.haproxy import Recipe
 
+pytestmark = pytest.mark.usefixtures("two_cores")
+
 SITE = "/srv/site"
 SERVERS = "client1=127.0.0.1:8081 client2=127.0.0.1:8082"
-
-
-@pytest.fixture
-def fake_haproxy(tmp_path: Path) -> str:
-    """An executable named haproxy, so published commands do not depend on the machine."""
-    binary = tmp_path / "haproxy"
-    binary.write_text("#!/bin/sh\n")
-    binary.chmod(0o755)
-    return str(binary)
-
-
-@pytest.fixture(autouse=True)
-def two_cores(monkeypatch: pytest.MonkeyPatch) -> None:
-    """`threads = auto` follows the build host's cores; the golden files are for a 2-core host."""
-    monkeypatch.setattr(system, "host_cores", lambda: 2)
 
 
 def make(options: dict[str, str], directory: str = SITE, name: str = "haproxy") -> Recipe:

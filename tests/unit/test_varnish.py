@@ -9,11 +9,14 @@ from pathlib import Path
 
 import pytest
 from buildout_harness import error_of, install, site_buildout, update
+from part_fixtures import fake_varnishd, two_cores  # noqa: F401 - pytest fixtures
 from support import check_golden, open_directory
 
 from sitestack.recipes import system
 from sitestack.recipes.system import blocked_directory, user_ids
 from sitestack.recipes.varnish import JAIL_USER, Recipe
+
+pytestmark = pytest.mark.usefixtures("two_cores")
 
 SITE = "/srv/site"
 BACKEND = {"backend": "127.0.0.1:8090"}
@@ -23,21 +26,6 @@ BACKEND = {"backend": "127.0.0.1:8090"}
 def open_tmp() -> Iterator[Path]:
     with open_directory() as path:
         yield path
-
-
-@pytest.fixture
-def fake_varnishd(tmp_path: Path) -> str:
-    """An executable named varnishd, so published commands do not depend on the machine."""
-    binary = tmp_path / "varnishd"
-    binary.write_text("#!/bin/sh\n")
-    binary.chmod(0o755)
-    return str(binary)
-
-
-@pytest.fixture(autouse=True)
-def two_cores(monkeypatch: pytest.MonkeyPatch) -> None:
-    """`thread-pools = auto` follows the build host's cores; the expected commands are for 2 cores."""
-    monkeypatch.setattr(system, "host_cores", lambda: 2)
 
 
 def make(options: dict[str, str], directory: str = SITE, name: str = "varnish") -> Recipe:
