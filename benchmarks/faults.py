@@ -50,8 +50,11 @@ def memory(site: Any, stack: Any) -> Result:
 
 
 def command(site: Any, *words: str) -> None:
-    subprocess.run([str(site.path / "bin" / words[0]), *words[1:]], cwd=site.path, capture_output=True,
-                   timeout=300, check=True)
+    """Run one of the site's bin/ scripts; one that fails raises with what it said."""
+    result = subprocess.run([str(site.path / "bin" / words[0]), *words[1:]], cwd=site.path, capture_output=True,
+                            text=True, timeout=300, check=False)
+    if result.returncode != 0:
+        raise RuntimeError(f"bin/{' '.join(words)} exited {result.returncode}:\n{result.stdout}{result.stderr}")
 
 
 def rolling(site: Any, stack: Any) -> Result:

@@ -100,11 +100,17 @@ def throughput(url: str, seconds: float = 3.0, connections: int = 4) -> float:
     return sum(1 for o in load.outcomes if o.ok) / seconds
 
 
-def faults_under_load(site, stack: Stack, note) -> None:
-    """Every fault of the e2e tests under the mixed load: failed/total, writes, window, worst latency."""
+def faults_under_load(site, stack: Stack, note, only: list[str] | None = None) -> None:
+    """Every fault of the e2e tests (or those named in `only`) under the mixed load: failed/total,
+    writes, window, worst latency."""
     from benchmarks.faults import FAULTS
+    from sitestack.control.underway import UnderWay
 
     for name, fault in FAULTS.items():
+        if only and name not in only:
+            continue
+        # the previous fault's restart (the watchdog's, say) may still wait for its client's slow start
+        poll_for(lambda: not UnderWay(site.path / "var").handling(), 120, f"no restart under way before {name}")
         result = fault(site, stack)
         s, w = result.summary, result.writes  # under_load printed the whole line already
         note(f"{name}_failed", s.failed)
@@ -126,6 +132,7 @@ def main() -> int:
     parser.add_argument("--json", type=Path)
     parser.add_argument("--faults-only", action="store_true",
                         help="one warm build, then only the faults under load (no build or startup timings)")
+    parser.add_argument("--only", help="comma-separated names of benchmarks/faults.py's FAULTS to run (default: all)")
     parser.add_argument("--edge", action="store_true",
                         help="sites with the edge (profiles/edge.cfg): the load and the faults go through it")
     options = parser.parse_args()
@@ -164,7 +171,7 @@ def main() -> int:
                 note("rps_client_direct", throughput(f"http://127.0.0.1:{site.ports.client(1)}/api/notes"))
                 if site.edge:
                     note("rps_edge_uncached", throughput(f"{site.front}/api/notes"))
-                faults_under_load(site, stack, note)
+                faults_under_load(site, stack, note, options.only.split(",") if options.only else None)
             finally:
                 sampler.done.set()
                 stack.stop()
