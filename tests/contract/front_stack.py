@@ -10,11 +10,13 @@ import socket
 import subprocess
 import threading
 import time
+from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import IO
 
-from support import free_port
+import pytest
+from support import free_port, open_directory
 
 
 class QuietServer(ThreadingHTTPServer):
@@ -137,3 +139,10 @@ def assert_haproxy_accepts(command: str, config: str) -> None:
     output = result.stdout + result.stderr
     assert result.returncode == 0, output
     assert "WARNING" not in output and "ALERT" not in output, output
+
+
+@pytest.fixture
+def site() -> Iterator[Path]:
+    """A site directory every user may traverse (varnishd compiles its VCL as user varnish), removed after."""
+    with open_directory() as path:
+        yield path

@@ -10,13 +10,12 @@ import http.client
 import socket
 import threading
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from buildout_harness import install, site_buildout
-from front_stack import assert_haproxy_accepts, request, start
-from support import free_port, http_get, kill_pids, open_directory, poll_for, tail
+from front_stack import assert_haproxy_accepts, request, start, site  # noqa: F401 - site: a pytest fixture
+from support import free_port, http_get, kill_pids, poll_for, tail
 
 from sitestack.recipes.edge import Recipe
 
@@ -62,11 +61,6 @@ class DroppingBackend:
     def close(self) -> None:
         self.listener.close()
 
-
-@pytest.fixture
-def site() -> Iterator[Path]:
-    with open_directory() as path:
-        yield path
 
 
 @pytest.mark.parametrize("variant", sorted(VARIANTS))

@@ -7,13 +7,12 @@ import os
 import signal
 import stat
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from buildout_harness import install, site_buildout
-from front_stack import Backend, assert_haproxy_accepts, request, server_status, start
-from support import free_port, http_get, kill_pids, open_directory, pid_alive, poll_for, tail
+from front_stack import Backend, assert_haproxy_accepts, request, server_status, start, site  # noqa: F401 - site: a pytest fixture
+from support import free_port, http_get, kill_pids, pid_alive, poll_for, tail
 
 from sitestack.control.requests import NO_RING, show
 from sitestack.recipes.haproxy import Recipe
@@ -47,11 +46,6 @@ VARIANTS = {
     },
 }
 
-
-@pytest.fixture
-def site() -> Iterator[Path]:
-    with open_directory() as path:
-        yield path
 
 
 @pytest.mark.parametrize("variant", sorted(VARIANTS))

@@ -5,14 +5,13 @@ from __future__ import annotations
 import os
 import stat
 import subprocess
-from collections.abc import Iterator
 from http.client import HTTPMessage
 from pathlib import Path
 
 import pytest
 from buildout_harness import install, site_buildout
-from front_stack import Backend, request, server_status, start
-from support import free_port, kill_pids, open_directory, poll_for, tail
+from front_stack import Backend, request, server_status, start, site  # noqa: F401 - site: a pytest fixture
+from support import free_port, kill_pids, poll_for, tail
 
 from sitestack.control.processes import uids
 from sitestack.recipes import haproxy, varnish
@@ -36,11 +35,6 @@ VARIANTS = {
     },
 }
 
-
-@pytest.fixture
-def site() -> Iterator[Path]:
-    with open_directory() as path:
-        yield path
 
 
 @pytest.mark.parametrize("variant", sorted(VARIANTS))
