@@ -55,19 +55,19 @@ def _number(row: dict[str, str], column: str) -> float:
 
 
 class HaproxyCollector:
-    """Each server of the clients' backend: state, in rotation, sessions, retries, redispatches."""
+    """Each server of the clients' backend (the balancer), and varnish as the edge's one server when the
+    site has an edge: state, in rotation, sessions, retries, redispatches."""
 
     def __init__(self, site: Site, timeout: float) -> None:
-        balancer = site.balancer
-        self.socket = RuntimeSocket(balancer.socket, balancer.backend, timeout) if balancer else None
+        self.sockets = [RuntimeSocket(b.socket, b.backend, timeout) for b in (site.balancer, site.edge) if b]
 
     def describe(self) -> list[Metric]:
         return []
 
     def collect(self) -> Iterator[Metric]:
-        if self.socket is None:
+        if not self.sockets:
             return
-        rows = server_rows(self.socket.command("show stat"), self.socket.backend)
+        rows = [row for socket in self.sockets for row in server_rows(socket.command("show stat"), socket.backend)]
         labels = ["backend", "server"]
         state = GaugeMetricFamily("sitestack_haproxy_server_state", "haproxy's state of the server (1 for the current)",
                                   labels=[*labels, "state"])

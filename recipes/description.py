@@ -23,6 +23,7 @@ from sitestack.recipes import convert
 from sitestack.recipes.address import Address
 
 CONSUMERS = ("haproxy", "varnish")
+EDGE_BACKEND = "varnish"  # the name of the edge's one backend, and of its one server
 
 
 @dataclass(frozen=True)
@@ -75,11 +76,12 @@ class Balancer:
 
 @dataclass(frozen=True)
 class Edge:
-    """The haproxy in front of varnish (recipes/edge.py): its program and its admin socket, which its
-    seamless reload reads the new worker from."""
+    """The haproxy in front of varnish (recipes/edge.py): its program, its admin socket (its seamless
+    reload reads the new worker from it, the exporter its view of varnish) and its backend's name."""
 
     program: str
     socket: str
+    backend: str = EDGE_BACKEND
 
 
 @dataclass(frozen=True)

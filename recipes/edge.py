@@ -18,6 +18,7 @@ from sitestack.recipes import convert
 from sitestack.recipes.adapter import Paths, user_errors
 from sitestack.recipes.address import Address
 from sitestack.recipes.convert import Duration
+from sitestack.recipes.description import EDGE_BACKEND
 from sitestack.recipes.errors import ConfigError, Problem
 from sitestack.recipes.haproxy import MAX_SOCKET_PATH, request_log, threads
 from sitestack.recipes.haproxy_master import install_master, master_program, read_master
@@ -70,7 +71,7 @@ class Edge:
 
 def render_edge_cfg(part: str, edge: Edge) -> str:
     """The edge's haproxy configuration file."""
-    return render("edge.cfg.j2", part=part, haproxy=edge)
+    return render("edge.cfg.j2", part=part, haproxy=edge, backend=EDGE_BACKEND)
 
 
 def read_edge(reader: OptionReader, stats_socket: str) -> Edge:

@@ -23,7 +23,7 @@ from e2e.site import Ports, Stack, edge_config
 from e2e.underload import assert_nothing_lost, failed_lines, running_pid, signal_pid, under_load
 from sitestack.control.front import worker_pid
 from sitestack.control.processes import descendants
-from support import free_port_range, http_get, poll_for, tail
+from support import free_port_range, http_get, poll_for, scrape, tail
 
 pytestmark = pytest.mark.e2e
 EXTRA = "[worker]\nwork-delay = 0.05\n"
@@ -202,6 +202,14 @@ def test_kill_9_of_varnishs_cache_process_loses_nothing(zl_site, ready):
     ready.descendants()
     assert pid_of(ready, "front:varnish") == manager and pid_of(ready, "front:edge") == edge
     assert_nothing_lost(result, explain(zl_site, ready))
+    # the exporter shows the edge's view of varnish next to the balancer's clients
+    samples = scrape(zl_site.ports.exporter)
+    edge_server = (("backend", "varnish"), ("server", "varnish"))
+    assert samples.get(("sitestack_haproxy_server_state", (*edge_server, ("state", "UP")))) == 1, samples
+    assert samples[("sitestack_haproxy_server_sessions_total", edge_server)] >= result.summary.total
+    assert samples.get(("sitestack_haproxy_server_state", (("backend", "clients"), ("server", "client1"),
+                                                           ("state", "UP")))) == 1
+    print(f"edge retries to varnish so far: {samples[('sitestack_haproxy_server_retries_total', edge_server)]:g}")
 
 
 def test_concurrent_writers_without_a_fault_get_no_conflict_errors(zl_site, ready):
