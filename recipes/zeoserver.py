@@ -8,13 +8,15 @@ from typing import Any
 
 from sitestack.recipes import convert
 from sitestack.recipes.address import Address
+from sitestack.recipes.errors import Invalid
 from sitestack.recipes.adapter import Paths, created, egg_scripts, user_errors
 from sitestack.recipes.files import cannot_create, ensure_directory, private_directory, write_if_changed
 from sitestack.recipes.options import OptionReader
 from sitestack.recipes.publish import PublishedProgram, publish
 from sitestack.recipes.render import render
 
-OPTIONS = ("host", "port", "storage", "blob-dir", "priority", "group", "invalidation-queue-size", "eggs")
+OPTIONS = ("host", "port", "storage", "blob-dir", "priority", "group", "invalidation-queue-size",
+           "transaction-timeout", "eggs")
 EGGS = ("ZEO", "ZODB")
 
 
@@ -27,6 +29,11 @@ class ZeoServer:
     storage: str
     blob_dir: str
     invalidation_queue_size: int = 1000
+    # seconds a client may hold the commit lock (from its vote to its finish) before the server drops
+    # its connection and aborts its transaction: a client cut off the network or stopped (SIGSTOP) in
+    # that moment would otherwise stall every writer of the site until TCP gives up (minutes). Below
+    # haproxy's `timeout server` (10 s), so the writes queued behind it are not timed out and retried.
+    transaction_timeout: int = 5
 
     @property
     def address(self) -> Address:
@@ -48,7 +55,16 @@ def read_zeo(reader: OptionReader, var: Path) -> ZeoServer:
         invalidation_queue_size=reader.get(
             "invalidation-queue-size", lambda t: convert.integer(t, 1), 1000
         ),
+        transaction_timeout=reader.get("transaction-timeout", whole_seconds, 5),
     )
+
+
+def whole_seconds(text: str) -> int:
+    """A duration ZEO can take: it counts the transaction timeout in whole seconds."""
+    value = convert.duration(text)
+    if value.milliseconds % 1000:
+        raise Invalid("expected whole seconds such as 5s or 1m (ZEO counts seconds)")
+    return value.milliseconds // 1000
 
 
 def check_directories(reader: OptionReader, zeo: ZeoServer) -> None:
@@ -109,7 +125,7 @@ class Recipe:
         paths += egg_scripts(
             self.buildout,
             self.eggs,
-            [(self.name, "ZEO.runzeo", "main")],
+            [(self.name, "sitestack.zeoserver", "main")],
             initialization=f"sys.argv[1:1] = ['-C', {str(self.conf)!r}]",
         )
         return paths

@@ -34,9 +34,10 @@ def stop_child(process: subprocess.Popen[bytes], timeout: float = 10.0) -> int:
 class ZeoProcess:
     """runzeo with a FileStorage and blobs under directory, on a loopback port."""
 
-    def __init__(self, directory: Path, port: int | None = None) -> None:
+    def __init__(self, directory: Path, port: int | None = None, transaction_timeout: int = 5) -> None:
         self.directory = directory
         self.port = port or free_port()
+        self.transaction_timeout = transaction_timeout
         self.log = directory / "zeo.log"
         self.process: subprocess.Popen[bytes] | None = None
 
@@ -45,12 +46,13 @@ class ZeoProcess:
         return f"127.0.0.1:{self.port}"
 
     def start(self, wait: bool = True) -> "ZeoProcess":
-        zeo = ZeoServer("127.0.0.1", self.port, str(self.directory / "Data.fs"), str(self.directory / "blobs"))
+        zeo = ZeoServer("127.0.0.1", self.port, str(self.directory / "Data.fs"), str(self.directory / "blobs"),
+                        transaction_timeout=self.transaction_timeout)
         conf = self.directory / "zeo.conf"
         conf.write_text(render_zeo_conf("zeoserver", zeo))
         with open(self.log, "ab") as log:
             self.process = subprocess.Popen(
-                [sys.executable, "-m", "ZEO.runzeo", "-C", str(conf)],
+                [sys.executable, "-m", "sitestack.zeoserver", "-C", str(conf)],
                 stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, cwd=self.directory,
             )
         if wait:

@@ -1,10 +1,13 @@
 """The ZEO server part: options checked, zeo.conf rendered and accepted by ZEO's own schema."""
 
+from pathlib import Path
+
 import pytest
 
 from buildout_harness import error_of, site_buildout
 from sitestack.recipes.zeoserver import Recipe, ZeoServer, render_zeo_conf
-from support import check_golden
+from support import check_golden, tail
+from zeo_server import ZeoProcess
 
 
 def test_golden_zeo_conf():
@@ -47,3 +50,71 @@ def test_defaults_publish_address_and_program(tmp_path):
 def test_bad_options(tmp_path, options, message):
     buildout = site_buildout(tmp_path, zeoserver=dict(options, recipe="sitestack:zeoserver"))
     assert error_of(lambda: Recipe(buildout, "zeoserver", buildout["zeoserver"])) == message
+
+
+@pytest.mark.parametrize(
+    "value, message",
+    [
+        ("1500ms", "[zeoserver] transaction-timeout: expected whole seconds such as 5s or 1m (ZEO counts seconds) "
+                   "(got '1500ms')"),
+        ("5", "[zeoserver] transaction-timeout: expected a duration such as 500ms, 1s or 2m (got '5')"),
+    ],
+)
+def test_bad_transaction_timeout(tmp_path, value, message):
+    buildout = site_buildout(tmp_path, zeoserver={"recipe": "sitestack:zeoserver", "transaction-timeout": value})
+    assert error_of(lambda: Recipe(buildout, "zeoserver", buildout["zeoserver"])) == message
+
+
+def test_transaction_timeout_reaches_zeo_conf(tmp_path):
+    from ZEO.runzeo import ZEOOptions
+
+    buildout = site_buildout(tmp_path, zeoserver={"recipe": "sitestack:zeoserver", "transaction-timeout": "1m"})
+    recipe = Recipe(buildout, "zeoserver", buildout["zeoserver"])
+    Path(recipe.zeo.storage).parent.mkdir(parents=True)
+    conf = tmp_path / "zeo.conf"
+    conf.write_text(render_zeo_conf("zeoserver", recipe.zeo))
+    options = ZEOOptions()
+    options.realize(["-C", str(conf)])
+    assert options.transaction_timeout == 60
+
+
+def test_a_client_stuck_holding_the_commit_lock_does_not_stall_other_writers(tmp_path):
+    """A client that voted (so holds the storage's commit lock) and then goes silent -- cut off the network,
+    or stopped -- is dropped after transaction-timeout; another client's commit then goes through."""
+    import threading
+
+    import transaction
+    from ZEO.ClientStorage import ClientStorage
+    from ZODB import DB
+    from ZODB.Connection import TransactionMetaData
+
+    zeo = ZeoProcess(tmp_path, transaction_timeout=1).start()
+    stuck = ClientStorage(("127.0.0.1", zeo.port), wait_timeout=10)
+    writer = DB(ClientStorage(("127.0.0.1", zeo.port), wait_timeout=10))
+    done, errors = threading.Event(), []
+    try:
+        txn = TransactionMetaData()
+        stuck.tpc_begin(txn)
+        stuck.store(stuck.new_oid(), b"\0" * 8, b"data", "", txn)
+        stuck.tpc_vote(txn)  # the server holds the lock for it from here until its tpc_finish
+
+        def commit() -> None:
+            try:
+                manager = transaction.TransactionManager()
+                connection = writer.open(manager)
+                connection.root()["written"] = True
+                manager.commit()
+                connection.close()
+            except Exception as error:  # noqa: BLE001 - reported by the assertion below
+                errors.append(error)
+            done.set()
+
+        thread = threading.Thread(target=commit, daemon=True)
+        thread.start()
+        assert done.wait(20), f"the other writer was still waiting for the commit lock after 20 s:\n{tail(zeo.log)}"
+        assert not errors, f"the other writer's commit failed: {errors!r}\n{tail(zeo.log)}"
+        assert "Transaction timeout after 1 seconds" in zeo.log.read_text()
+    finally:
+        writer.close()
+        stuck.close()
+        zeo.stop()
