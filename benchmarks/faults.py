@@ -19,10 +19,6 @@ from sitestack.control.processes import descendants
 CLIENT1, CLIENT2 = "zeo-clients:client1", "zeo-clients:client2"
 
 
-def front(site: Any) -> str:
-    return str(site.front)
-
-
 def replaced_and_serving(site: Any, stack: Any, namespec: str, old: int) -> Callable[[], bool]:
     return lambda: pid_of(stack, namespec) not in (0, old) and serving(site, stack)
 
@@ -31,7 +27,7 @@ def process_fault(namespec: str, what: str, signum: int) -> Callable[[Any, Any],
     def run(site: Any, stack: Any) -> Result:
         old = running_pid(stack, namespec)
         try:
-            return under_load(front(site), what, lambda load: signal_pid(old, signum),
+            return under_load(site.front, what, lambda load: signal_pid(old, signum),
                               replaced_and_serving(site, stack, namespec, old))
         finally:
             if signum == signal.SIGSTOP:
@@ -46,7 +42,7 @@ def process_fault(namespec: str, what: str, signum: int) -> Callable[[Any, Any],
 def memory(site: Any, stack: Any) -> Result:
     old = pid_of(stack, CLIENT1)
     grow = lambda load: http_get(f"http://127.0.0.1:{site.ports.client(1)}/_test/grow?mb=160", timeout=30)  # noqa: E731
-    return under_load(front(site), "memory quota", grow, replaced_and_serving(site, stack, CLIENT1, old))
+    return under_load(site.front, "memory quota", grow, replaced_and_serving(site, stack, CLIENT1, old))
 
 
 def command(site: Any, *words: str) -> None:
@@ -58,7 +54,7 @@ def command(site: Any, *words: str) -> None:
 
 
 def rolling(site: Any, stack: Any) -> Result:
-    return under_load(front(site), "rolling restart", lambda load: command(site, "sitestack", "rolling-restart"),
+    return under_load(site.front, "rolling restart", lambda load: command(site, "sitestack", "rolling-restart"),
                       lambda: serving(site, stack))
 
 
@@ -69,7 +65,7 @@ def zeo(site: Any, stack: Any) -> Result:
         rpc.supervisor.stopProcess("zeo-cluster:zeoserver")
         rpc.supervisor.startProcess("zeo-cluster:zeoserver")
 
-    return under_load(front(site), "ZEO server restart", restart,
+    return under_load(site.front, "ZEO server restart", restart,
                       replaced_and_serving(site, stack, "zeo-cluster:zeoserver", old))
 
 
@@ -78,7 +74,7 @@ def reload_after(extra: str, what: str) -> Callable[[Any, Any], Result]:
         config = site.path / "buildout.cfg"
         config.write_text(config.read_text() + "\n" + extra)
         command(site, "buildout")
-        return under_load(front(site), what, lambda load: command(site, "sitestack", "reload"),
+        return under_load(site.front, what, lambda load: command(site, "sitestack", "reload"),
                           lambda: serving(site, stack))
     return run
 
@@ -88,13 +84,13 @@ def varnish_child(site: Any, stack: Any) -> Result:
     children = sorted(descendants(manager))
     stack.seen_pids.update(children)
     kill = lambda load: signal_pid(children[-1], signal.SIGKILL)  # noqa: E731
-    return under_load(front(site), "kill -9 of varnish's cache process", kill,
+    return under_load(site.front, "kill -9 of varnish's cache process", kill,
                       lambda: bool(set(descendants(manager)) - set(children)) and serving(site, stack))
 
 
 def no_fault(site: Any, stack: Any) -> Result:
     poll_for(lambda: serving(site, stack), 60, "the stack serving")
-    return under_load(front(site), "concurrent writers, no fault", lambda load: load.wait_for(100),
+    return under_load(site.front, "concurrent writers, no fault", lambda load: load.wait_for(100),
                       lambda: True)
 
 

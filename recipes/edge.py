@@ -20,10 +20,9 @@ from sitestack.recipes.address import Address
 from sitestack.recipes.convert import Duration
 from sitestack.recipes.description import EDGE_BACKEND
 from sitestack.recipes.errors import ConfigError, Problem
-from sitestack.recipes.haproxy import MAX_SOCKET_PATH, request_log, threads
-from sitestack.recipes.haproxy_master import install_master, master_program, read_master
+from sitestack.recipes.haproxy import request_log, threads
+from sitestack.recipes.haproxy_master import check_socket_path, install_master, publish_master, read_master
 from sitestack.recipes.options import OptionReader
-from sitestack.recipes.publish import publish
 from sitestack.recipes.render import render
 from sitestack.recipes.varnish import read_networks
 
@@ -82,12 +81,7 @@ def read_edge(reader: OptionReader, stats_socket: str) -> Edge:
     port = reader.get("port", convert.port, 8080)
     if len(reader.problems) == before and backend == Address(host, port):
         reader.problem("backend", "must not be the edge's own address (host and port)", reader.raw("backend").strip())
-    if len(stats_socket) > MAX_SOCKET_PATH:
-        reader.problem(
-            "stats-socket",
-            f"a unix socket path may have at most {MAX_SOCKET_PATH} bytes; use a shorter buildout directory",
-            stats_socket,
-        )
+    check_socket_path(reader, stats_socket)
     allow = tuple(read_networks(reader, "purge-allow"))
     return Edge(
         backend=backend,
@@ -142,17 +136,8 @@ class Recipe:
             if said := haproxy_check(self.master.binary, self.text):
                 raise ConfigError([Problem("config", f"haproxy -c refuses the generated file: {said}")])
         self.user = self.master.user
-        for key, value in {
-            "address": str(self.edge.address),
-            "host": self.edge.host,
-            "port": str(self.edge.port),
-            "monitor-uri": self.edge.monitor_uri,
-            "stats-socket": self.edge.stats_socket,
-            "config": str(self.config),
-        }.items():
-            options[key] = value
-        publish(options, [master_program(name, self.master, self.config, self.home, self.edge.address,
-                                         f"http://{self.edge.address}{self.edge.monitor_uri}")])
+        publish_master(options, name, self.master, self.config, self.home, self.edge.address,
+                       self.edge.monitor_uri, self.edge.stats_socket)
 
     def install(self) -> list[str]:
         return install_master(self.options, self.config, self.socket_dir, self.user, self.text)

@@ -11,9 +11,8 @@ from sitestack.recipes.adapter import Paths, user_errors
 from sitestack.recipes.address import Address
 from sitestack.recipes.convert import Duration
 from sitestack.recipes.errors import ConfigError, Invalid, Problem
-from sitestack.recipes.haproxy_master import install_master, master_program, read_master
+from sitestack.recipes.haproxy_master import check_socket_path, install_master, publish_master, read_master
 from sitestack.recipes.options import OptionReader
-from sitestack.recipes.publish import publish
 from sitestack.recipes.render import render
 from sitestack.recipes.system import share_of_cores
 
@@ -27,10 +26,6 @@ OPTIONS = (
 # errors: errors, retries, 5xx, slow requests, server state changes; ring: the same, and every
 # request into an in-memory ring read with `show events requests`; all: every request (the old way).
 REQUEST_LOGS = ("errors", "ring", "all")
-# A unix socket path must fit sockaddr_un.sun_path (108 bytes with its NUL).
-MAX_SOCKET_PATH = 107
-
-
 @dataclass(frozen=True)
 class Server:
     """One app client haproxy balances over."""
@@ -168,12 +163,7 @@ def read_servers(reader: OptionReader) -> tuple[Server, ...]:
 def read_haproxy(reader: OptionReader, stats_socket: str) -> Haproxy:
     """The model from a section's options; problems collect on the reader."""
     servers = read_servers(reader)
-    if len(stats_socket) > MAX_SOCKET_PATH:
-        reader.problem(
-            "stats-socket",
-            f"a unix socket path may have at most {MAX_SOCKET_PATH} bytes; use a shorter buildout directory",
-            stats_socket,
-        )
+    check_socket_path(reader, stats_socket)
     return Haproxy(
         servers=servers,
         stats_socket=stats_socket,
@@ -240,18 +230,8 @@ class Recipe:
             reader.done()
         self.user = self.master.user
         self.text = render_haproxy_cfg(name, self.haproxy)
-        for key, value in {
-            "address": str(self.haproxy.address),
-            "host": self.haproxy.host,
-            "port": str(self.haproxy.port),
-            "monitor-uri": self.haproxy.monitor_uri,
-            "stats-socket": self.haproxy.stats_socket,
-            "backend": self.haproxy.backend,
-            "config": str(self.config),
-        }.items():
-            options[key] = value
-        publish(options, [master_program(name, self.master, self.config, self.home, self.haproxy.address,
-                                         f"http://{self.haproxy.address}{self.haproxy.monitor_uri}")])
+        publish_master(options, name, self.master, self.config, self.home, self.haproxy.address,
+                       self.haproxy.monitor_uri, self.haproxy.stats_socket, {"backend": self.haproxy.backend})
 
     def install(self) -> list[str]:
         return install_master(self.options, self.config, self.socket_dir, self.user, self.text)

@@ -16,8 +16,22 @@ from sitestack.recipes.address import Address
 from sitestack.recipes.description import Consumer
 from sitestack.recipes.files import ensure_directory, write_if_changed
 from sitestack.recipes.options import OptionReader
-from sitestack.recipes.publish import PublishedProgram
+from sitestack.recipes.publish import PublishedProgram, publish
 from sitestack.recipes.system import blocked_directory, existing_user, read_binary
+
+
+# A unix socket path must fit sockaddr_un.sun_path (108 bytes with its NUL).
+MAX_SOCKET_PATH = 107
+
+
+def check_socket_path(reader: OptionReader, stats_socket: str) -> None:
+    """The admin socket's path must fit a unix socket address; a problem on the reader otherwise."""
+    if len(stats_socket) > MAX_SOCKET_PATH:
+        reader.problem(
+            "stats-socket",
+            f"a unix socket path may have at most {MAX_SOCKET_PATH} bytes; use a shorter buildout directory",
+            stats_socket,
+        )
 
 
 @dataclass(frozen=True)
@@ -59,6 +73,16 @@ def master_program(name: str, master: Master, config: Path, home: Path, address:
         stopwaitsecs=10,
         consumer=Consumer("haproxy", str(config)),
     )
+
+
+def publish_master(options: MutableMapping[str, str], name: str, master: Master, config: Path, home: Path,
+                   address: Address, monitor_uri: str, stats_socket: str,
+                   extra: dict[str, str] | None = None) -> None:
+    """The options other parts read (address, host, port, monitor-uri, stats-socket, any `extra`,
+    config), and the master's program, its health URL the monitor URI."""
+    options.update({"address": str(address), "host": address.host, "port": str(address.port),
+                    "monitor-uri": monitor_uri, "stats-socket": stats_socket, **(extra or {}), "config": str(config)})
+    publish(options, [master_program(name, master, config, home, address, f"http://{address}{monitor_uri}")])
 
 
 def install_master(options: MutableMapping[str, str], config: Path, socket_dir: Path, user: str,

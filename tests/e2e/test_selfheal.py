@@ -97,10 +97,6 @@ def first_true(check: Callable[[], bool], marks: dict[str, float], name: str) ->
     return noted
 
 
-def front(site: Site) -> str:
-    return f"http://127.0.0.1:{site.ports.varnish}"
-
-
 def explain(site: Site, stack: Stack):
     return lambda: failed_lines(site.path / "var" / "log" / "haproxy.log") + "\n" + stack.explain() + \
         "\n" + tail(site.path / "var" / "log" / "watchdog.log", 20)
@@ -108,7 +104,7 @@ def explain(site: Site, stack: Stack):
 
 def test_a_kill_9_of_a_client_loses_no_request(heal_site, ready):
     old = running_pid(ready, CLIENTS[0])
-    result = under_load(front(heal_site), "kill -9 of a client", lambda load: signal_pid(old, signal.SIGKILL),
+    result = under_load(heal_site.front, "kill -9 of a client", lambda load: signal_pid(old, signal.SIGKILL),
                         lambda: pid_of(ready, CLIENTS[0]) not in (0, old) and serving(heal_site, ready))
     ready.seen_pids.add(pid_of(ready, CLIENTS[0]))
     assert_nothing_lost(result, explain(heal_site, ready))
@@ -131,7 +127,7 @@ def test_b_a_hung_client_is_restarted_and_loses_no_read_and_no_acknowledged_writ
                  interval=0.1)
 
     try:
-        result = under_load(front(heal_site), "SIGSTOP of a client", hang,
+        result = under_load(heal_site.front, "SIGSTOP of a client", hang,
                             first_true(lambda: pid_of(ready, CLIENTS[1]) not in (0, old) and serving(heal_site, ready),
                                        marks, "back"),
                             outcomes=outcomes, explain=explain(heal_site, ready))
@@ -162,7 +158,7 @@ def test_c_a_client_past_its_memory_quota_is_restarted_without_losing_a_request(
         status, body, _ = http_get(f"http://127.0.0.1:{heal_site.ports.client(1)}/_test/grow?mb=160", timeout=30)
         assert status == 200, body
 
-    result = under_load(front(heal_site), "memory quota", grow,
+    result = under_load(heal_site.front, "memory quota", grow,
                         lambda: pid_of(ready, CLIENTS[0]) not in (0, old) and serving(heal_site, ready))
     ready.seen_pids.add(pid_of(ready, CLIENTS[0]))
     assert_nothing_lost(result, explain(heal_site, ready))
@@ -175,7 +171,7 @@ def test_d_rolling_restart_loses_no_request(heal_site, ready):
     old = {name: pid_of(ready, name) for name in CLIENTS}
     runs: list[subprocess.CompletedProcess[str]] = []
     with StatusWatch(heal_site.path) as watch:
-        result = under_load(front(heal_site), "rolling restart", lambda load: runs.append(subprocess.run(
+        result = under_load(heal_site.front, "rolling restart", lambda load: runs.append(subprocess.run(
             [str(heal_site.path / "bin" / "sitestack"), "rolling-restart"], capture_output=True, text=True,
             timeout=120)), lambda: serving(heal_site, ready))
     assert runs[0].returncode == 0, runs[0].stdout + runs[0].stderr
@@ -208,7 +204,7 @@ def test_e_a_zeo_server_restart_loses_no_request(heal_site, ready):
         rpc.supervisor.startProcess("zeo-cluster:zeoserver")
 
     clients_back = first_true(lambda: clients_serving(heal_site), marks, "back")
-    result = under_load(front(heal_site), "ZEO server restart", restart, lambda: clients_back() and pid_of(
+    result = under_load(heal_site.front, "ZEO server restart", restart, lambda: clients_back() and pid_of(
         ready, "zeo-cluster:zeoserver") not in (0, old) and serving(heal_site, ready))
     ready.seen_pids.add(pid_of(ready, "zeo-cluster:zeoserver"))
     assert_nothing_lost(result, explain(heal_site, ready))
@@ -241,7 +237,7 @@ def test_f_the_restart_budget_spent_raises_an_alert_and_restarts_nothing(heal_si
         os.kill(old, signal.SIGCONT)
 
     try:
-        result = under_load(front(heal_site), "hung client, budget spent", hang,
+        result = under_load(heal_site.front, "hung client, budget spent", hang,
                             lambda: serving(heal_site, ready), outcomes=outcomes)
     finally:
         os.kill(old, signal.SIGCONT)
@@ -277,7 +273,7 @@ def test_g_the_last_client_in_rotation_is_never_taken_out(heal_site, ready):
         rpc.supervisor.startProcess(CLIENTS[0])
 
     try:
-        result = under_load(front(heal_site), "last client in rotation", fault,
+        result = under_load(heal_site.front, "last client in rotation", fault,
                             lambda: pid_of(ready, CLIENTS[1]) not in (0, old) and serving(heal_site, ready))
     finally:
         if rpc.supervisor.getProcessInfo(CLIENTS[0])["statename"] != "RUNNING":
@@ -306,7 +302,7 @@ def test_h_a_get_cut_mid_response_by_a_dying_client_is_fetched_again(heal_site, 
         runtime.set("client2", "state maint")  # so the slow page is served by client1
         try:
             fetch = threading.Thread(target=lambda: answers.append(
-                http_get(f"{front(heal_site)}/_test/slow", timeout=30)[:2]))
+                http_get(f"{heal_site.front}/_test/slow", timeout=30)[:2]))
             fetch.start()
             # a few of its ten pieces (0.2 s apart) are on their way; had the kill come first, haproxy
             # would replay the GET itself and the log assertion below fails
@@ -317,7 +313,7 @@ def test_h_a_get_cut_mid_response_by_a_dying_client_is_fetched_again(heal_site, 
         fetch.join(40)
         assert not fetch.is_alive(), "the slow GET did not end"
 
-    result = under_load(front(heal_site), "kill -9 of a client mid-response", cut,
+    result = under_load(heal_site.front, "kill -9 of a client mid-response", cut,
                         lambda: pid_of(ready, CLIENTS[0]) not in (0, old) and serving(heal_site, ready))
     ready.seen_pids.add(pid_of(ready, CLIENTS[0]))
     assert_nothing_lost(result, explain(heal_site, ready))

@@ -37,7 +37,7 @@ def zl_site(bootstrapped: Path, egg_cache: Path) -> Site:
     crontab = dest / "crontab.txt"
     crontab.write_text("")
     (dest / "buildout.cfg").write_text(edge_config(ports, crontab, egg_cache, 2, EXTRA))
-    site = Site(dest, ports, crontab, egg_cache)
+    site = Site(dest, ports, crontab, egg_cache, edge=True)
     site.buildout()
     return site
 
@@ -61,12 +61,7 @@ def serving(site: Site, stack: Stack, clients: int = 2) -> bool:
 
     names = [i["name"] for i in infos if i["group"] == "zeo-clients"]
     return len(names) >= clients and all(up(site, name) for name in names) and \
-        http_get(front(site) + "/api/notes?limit=1", timeout=5)[0] == 200
-
-
-def front(site: Site) -> str:
-    """The site's public address: the edge, in front of varnish."""
-    return f"http://127.0.0.1:{site.ports.edge}"
+        http_get(site.front + "/api/notes?limit=1", timeout=5)[0] == 200
 
 
 @pytest.fixture
@@ -105,7 +100,7 @@ def test_a_haproxy_option_change_is_a_seamless_reload(zl_site, ready):
     master = pid_of(ready, "front:haproxy")
     change(zl_site, "[haproxy]\ntimeout-queue = 29s\n")
     out: list[str] = []
-    result = under_load(front(zl_site), "haproxy option change", lambda load: out.append(reload(zl_site)),
+    result = under_load(zl_site.front, "haproxy option change", lambda load: out.append(reload(zl_site)),
                         lambda: serving(zl_site, ready))
     assert "haproxy reloaded seamlessly" in out[0] and "restarting front:haproxy" not in out[0], out[0]
     assert pid_of(ready, "front:haproxy") == master  # reloaded, not restarted
@@ -113,7 +108,7 @@ def test_a_haproxy_option_change_is_a_seamless_reload(zl_site, ready):
 
 
 def cached_age(site: Site) -> tuple[str, int]:
-    status, _, answer = http_get(front(site) + "/cached")
+    status, _, answer = http_get(site.front + "/cached")
     assert status == 200
     headers = {name.lower(): value for name, value in answer.items()}  # haproxy sends names in lower case
     return headers.get("x-cache", ""), int(headers.get("age", "0"))
@@ -126,7 +121,7 @@ def test_an_edge_option_change_is_a_seamless_reload(zl_site, ready):
     assert worker, f"no edge worker answers on {socket}"
     change(zl_site, "[edge]\ntimeout-client = 59s\n")
     out: list[str] = []
-    result = under_load(front(zl_site), "edge option change", lambda load: out.append(reload(zl_site)),
+    result = under_load(zl_site.front, "edge option change", lambda load: out.append(reload(zl_site)),
                         lambda: serving(zl_site, ready))
     assert "reloading front:edge" in out[0] and "restarting front:edge" not in out[0], out[0]
     assert "haproxy reloaded seamlessly" in out[0].split("reloading front:edge")[1], out[0]
@@ -142,7 +137,7 @@ def test_a_vcl_change_is_loaded_and_the_cache_survives(zl_site, ready):
     assert cached_age(zl_site)[0] == "HIT"
     change(zl_site, "[varnish]\nwindow = 4\n")
     out: list[str] = []
-    result = under_load(front(zl_site), "VCL change", lambda load: out.append(reload(zl_site)),
+    result = under_load(zl_site.front, "VCL change", lambda load: out.append(reload(zl_site)),
                         lambda: serving(zl_site, ready))
     assert "cache kept" in out[0] and "restarting front:varnish" not in out[0], out[0]
     assert pid_of(ready, "front:varnish") == varnish
@@ -155,7 +150,7 @@ def test_reload_after_one_clients_option_change_restarts_it_drained(zl_site, rea
     old = {n: pid_of(ready, f"zeo-clients:client{n}") for n in (1, 2)}
     change(zl_site, "[clients]\nclient2-threads = 3\n")
     out: list[str] = []
-    result = under_load(front(zl_site), "reload after client2's option change",
+    result = under_load(zl_site.front, "reload after client2's option change",
                         lambda load: out.append(reload(zl_site)), lambda: serving(zl_site, ready))
     assert pid_of(ready, "zeo-clients:client1") == old[1]
     assert pid_of(ready, "zeo-clients:client2") not in (0, old[2]), out[0]
@@ -171,7 +166,7 @@ def test_reload_after_adding_a_client_adds_it_without_stopping_the_others(zl_sit
     config.write_text(text.replace("\nclients = 2\n", "\nclients = 3\n"))
     zl_site.buildout()
     out: list[str] = []
-    result = under_load(front(zl_site), "reload after adding client3", lambda load: out.append(reload(zl_site)),
+    result = under_load(zl_site.front, "reload after adding client3", lambda load: out.append(reload(zl_site)),
                         lambda: serving(zl_site, ready, clients=3))
     assert "adding zeo-clients:client3 (the other members keep running)" in out[0], out[0]
     assert {n: pid_of(ready, f"zeo-clients:client{n}") for n in (1, 2)} == old
@@ -182,7 +177,7 @@ def test_reload_after_adding_a_client_adds_it_without_stopping_the_others(zl_sit
 def test_kill_9_of_haproxy_loses_nothing(zl_site, ready):
     old = running_pid(ready, "front:haproxy")
     ready.descendants()
-    result = under_load(front(zl_site), "kill -9 of haproxy", lambda load: signal_pid(old, signal.SIGKILL),
+    result = under_load(zl_site.front, "kill -9 of haproxy", lambda load: signal_pid(old, signal.SIGKILL),
                         lambda: pid_of(ready, "front:haproxy") not in (0, old) and serving(zl_site, ready))
     ready.descendants()
     assert_nothing_lost(result, explain(zl_site, ready))
@@ -196,7 +191,7 @@ def test_kill_9_of_varnishs_cache_process_loses_nothing(zl_site, ready):
     children = sorted(descendants(manager))
     assert children, "varnishd's cache process not found"
     ready.seen_pids.update(children)
-    result = under_load(front(zl_site), "kill -9 of varnish's cache process",
+    result = under_load(zl_site.front, "kill -9 of varnish's cache process",
                         lambda load: signal_pid(children[-1], signal.SIGKILL),
                         lambda: set(descendants(manager)) - set(children) and serving(zl_site, ready))
     ready.descendants()
@@ -215,14 +210,14 @@ def test_kill_9_of_varnishs_cache_process_loses_nothing(zl_site, ready):
 
 
 def test_concurrent_writers_without_a_fault_get_no_conflict_errors(zl_site, ready):
-    result = under_load(front(zl_site), "concurrent writers, no fault", lambda load: load.wait_for(100),
+    result = under_load(zl_site.front, "concurrent writers, no fault", lambda load: load.wait_for(100),
                         lambda: True)
     assert_nothing_lost(result, explain(zl_site, ready))
 
 
 def test_a_worker_killed_mid_job_loses_nothing_and_no_worker_exits_on_contention(zl_site, ready):
     old = running_pid(ready, "workers:worker_00")
-    result = under_load(front(zl_site), "kill -9 of a worker", lambda load: signal_pid(old, signal.SIGKILL),
+    result = under_load(zl_site.front, "kill -9 of a worker", lambda load: signal_pid(old, signal.SIGKILL),
                         lambda: pid_of(ready, "workers:worker_00") not in (0, old))
     ready.descendants()
     assert_nothing_lost(result, explain(zl_site, ready))
