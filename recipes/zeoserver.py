@@ -16,7 +16,7 @@ from sitestack.recipes.publish import PublishedProgram, publish
 from sitestack.recipes.render import render
 
 OPTIONS = ("host", "port", "storage", "blob-dir", "priority", "group", "invalidation-queue-size",
-           "transaction-timeout", "eggs")
+           "transaction-timeout", "dead-client-timeout", "eggs")
 EGGS = ("ZEO", "ZODB")
 
 
@@ -34,6 +34,9 @@ class ZeoServer:
     # that moment would otherwise stall every writer of the site until TCP gives up (minutes). Below
     # haproxy's `timeout server` (10 s), so the writes queued behind it are not timed out and retried.
     transaction_timeout: int = 5
+    # seconds a client's host may stop answering at the TCP level (a network cut) before the server drops
+    # all its connections at once (keepalive, TCP_USER_TIMEOUT): its queued transactions are aborted too
+    dead_client_timeout: int = 4
 
     @property
     def address(self) -> Address:
@@ -56,6 +59,7 @@ def read_zeo(reader: OptionReader, var: Path) -> ZeoServer:
             "invalidation-queue-size", lambda t: convert.integer(t, 1), 1000
         ),
         transaction_timeout=reader.get("transaction-timeout", whole_seconds, 5),
+        dead_client_timeout=reader.get("dead-client-timeout", whole_seconds, 4),
     )
 
 
@@ -126,7 +130,8 @@ class Recipe:
             self.buildout,
             self.eggs,
             [(self.name, "sitestack.zeoserver", "main")],
-            initialization=f"sys.argv[1:1] = ['-C', {str(self.conf)!r}]",
+            initialization=f"sys.argv[1:1] = ['-C', {str(self.conf)!r}, "
+                           f"'--dead-client-timeout', '{self.zeo.dead_client_timeout}']",
         )
         return paths
 

@@ -34,10 +34,12 @@ def stop_child(process: subprocess.Popen[bytes], timeout: float = 10.0) -> int:
 class ZeoProcess:
     """runzeo with a FileStorage and blobs under directory, on a loopback port."""
 
-    def __init__(self, directory: Path, port: int | None = None, transaction_timeout: int = 5) -> None:
+    def __init__(self, directory: Path, port: int | None = None, transaction_timeout: int = 5,
+                 dead_client_timeout: int = 4) -> None:
         self.directory = directory
         self.port = port or free_port()
         self.transaction_timeout = transaction_timeout
+        self.dead_client_timeout = dead_client_timeout
         self.log = directory / "zeo.log"
         self.process: subprocess.Popen[bytes] | None = None
 
@@ -52,7 +54,8 @@ class ZeoProcess:
         conf.write_text(render_zeo_conf("zeoserver", zeo))
         with open(self.log, "ab") as log:
             self.process = subprocess.Popen(
-                [sys.executable, "-m", "sitestack.zeoserver", "-C", str(conf)],
+                [sys.executable, "-m", "sitestack.zeoserver", "-C", str(conf),
+                 "--dead-client-timeout", str(self.dead_client_timeout)],
                 stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, cwd=self.directory,
             )
         if wait:

@@ -60,8 +60,10 @@ def test_bad_options(tmp_path, options, message):
         ("5", "[zeoserver] transaction-timeout: expected a duration such as 500ms, 1s or 2m (got '5')"),
     ],
 )
-def test_bad_transaction_timeout(tmp_path, value, message):
-    buildout = site_buildout(tmp_path, zeoserver={"recipe": "sitestack:zeoserver", "transaction-timeout": value})
+@pytest.mark.parametrize("option", ["transaction-timeout", "dead-client-timeout"])
+def test_bad_timeouts(tmp_path, option, value, message):
+    message = message.replace("transaction-timeout", option)
+    buildout = site_buildout(tmp_path, zeoserver={"recipe": "sitestack:zeoserver", option: value})
     assert error_of(lambda: Recipe(buildout, "zeoserver", buildout["zeoserver"])) == message
 
 
@@ -118,3 +120,29 @@ def test_a_client_stuck_holding_the_commit_lock_does_not_stall_other_writers(tmp
         writer.close()
         stuck.close()
         zeo.stop()
+
+
+def test_connections_to_the_server_fail_when_their_client_host_stops_answering(tmp_path):
+    """--dead-client-timeout: the server's TCP connections send keepalive probes (ss shows the timer) and
+    carry TCP_USER_TIMEOUT, so a cut-off client host's connections fail within that many seconds."""
+    import socket
+    import subprocess
+
+    zeo = ZeoProcess(tmp_path, dead_client_timeout=3).start()
+    try:
+        with socket.create_connection(("127.0.0.1", zeo.port), timeout=5):
+            out = subprocess.run(["ss", "-tonH", "state", "established", f"( sport = :{zeo.port} )"],
+                                 capture_output=True, text=True, timeout=30, check=True).stdout
+        assert "timer:(keepalive" in out, out
+        assert "127.0.0.1:" in out, out
+    finally:
+        zeo.stop()
+
+
+def test_dead_client_timeout_argument():
+    from sitestack.zeoserver import split_arguments
+
+    assert split_arguments(["-C", "zeo.conf", "--dead-client-timeout", "4"]) == (4, ["-C", "zeo.conf"])
+    assert split_arguments(["-C", "zeo.conf"]) == (0, ["-C", "zeo.conf"])
+    with pytest.raises(SystemExit, match="expects whole seconds"):
+        split_arguments(["--dead-client-timeout", "4s"])
