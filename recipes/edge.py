@@ -8,8 +8,6 @@ what the balancer replays: GET and HEAD, and writes that carry an Idempotency-Ke
 
 from __future__ import annotations
 
-import subprocess
-import tempfile
 from collections.abc import MutableMapping
 from dataclasses import dataclass
 from typing import Any
@@ -19,9 +17,9 @@ from sitestack.recipes.adapter import Paths, user_errors
 from sitestack.recipes.address import Address
 from sitestack.recipes.convert import Duration
 from sitestack.recipes.description import EDGE_BACKEND
-from sitestack.recipes.errors import ConfigError, Problem
 from sitestack.recipes.haproxy import request_log, threads
-from sitestack.recipes.haproxy_master import check_socket_path, install_master, publish_master, read_master
+from sitestack.recipes.haproxy_master import check_config, check_socket_path, install_master, publish_master, \
+    read_master
 from sitestack.recipes.options import OptionReader
 from sitestack.recipes.render import render
 from sitestack.recipes.varnish import read_networks
@@ -103,19 +101,6 @@ def read_edge(reader: OptionReader, stats_socket: str) -> Edge:
     )
 
 
-def haproxy_check(binary: str, text: str) -> str:
-    """What `haproxy -c` says about a config text ("" when it accepts it)."""
-    with tempfile.NamedTemporaryFile("w", suffix=".cfg", encoding="utf-8") as handle:
-        handle.write(text)
-        handle.flush()
-        result = subprocess.run([binary, "-c", "-q", "-f", handle.name], capture_output=True, text=True,
-                                timeout=60, stdin=subprocess.DEVNULL)
-    if result.returncode == 0:
-        return ""
-    said = " ".join((result.stdout + result.stderr).replace(handle.name, "edge.cfg").split())
-    return said[-1000:] or f"exited {result.returncode}"
-
-
 class Recipe:
     """zc.buildout adapter: read options, check the config with haproxy -c, publish the program, write."""
 
@@ -133,8 +118,7 @@ class Recipe:
             reader.done()
             self.text = render_edge_cfg(name, self.edge)
             # before anything is written: a config haproxy refuses never reaches the running edge
-            if said := haproxy_check(self.master.binary, self.text):
-                raise ConfigError([Problem("config", f"haproxy -c refuses the generated file: {said}")])
+            check_config(self.master.binary, self.text)
         self.user = self.master.user
         publish_master(options, name, self.master, self.config, self.home, self.edge.address,
                        self.edge.monitor_uri, self.edge.stats_socket)

@@ -11,7 +11,8 @@ from sitestack.recipes.adapter import Paths, user_errors
 from sitestack.recipes.address import Address
 from sitestack.recipes.convert import Duration
 from sitestack.recipes.errors import ConfigError, Invalid, Problem
-from sitestack.recipes.haproxy_master import check_socket_path, install_master, publish_master, read_master
+from sitestack.recipes.haproxy_master import check_config, check_socket_path, install_master, publish_master, \
+    read_master
 from sitestack.recipes.options import OptionReader
 from sitestack.recipes.render import render
 from sitestack.recipes.system import share_of_cores
@@ -228,8 +229,9 @@ class Recipe:
             self.haproxy = read_haproxy(reader, str(self.socket_dir / "admin.sock"))
             self.master = read_master(reader, self.config, 30)
             reader.done()
+            self.text = render_haproxy_cfg(name, self.haproxy)
+            check_config(self.master.binary, self.text)
         self.user = self.master.user
-        self.text = render_haproxy_cfg(name, self.haproxy)
         publish_master(options, name, self.master, self.config, self.home, self.haproxy.address,
                        self.haproxy.monitor_uri, self.haproxy.stats_socket, {"backend": self.haproxy.backend})
 

@@ -6,6 +6,8 @@ from __future__ import annotations
 import os
 import pwd
 import shlex
+import subprocess
+import tempfile
 from collections.abc import MutableMapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -14,6 +16,7 @@ from sitestack.recipes import convert
 from sitestack.recipes.adapter import created
 from sitestack.recipes.address import Address
 from sitestack.recipes.description import Consumer
+from sitestack.recipes.errors import ConfigError, Problem
 from sitestack.recipes.files import ensure_directory, write_if_changed
 from sitestack.recipes.options import OptionReader
 from sitestack.recipes.publish import PublishedProgram, publish
@@ -32,6 +35,20 @@ def check_socket_path(reader: OptionReader, stats_socket: str) -> None:
             f"a unix socket path may have at most {MAX_SOCKET_PATH} bytes; use a shorter buildout directory",
             stats_socket,
         )
+
+
+def check_config(binary: str, text: str) -> None:
+    """A ConfigError when `haproxy -c` refuses the config text: called before anything is written, so a
+    config haproxy refuses never reaches a running master."""
+    with tempfile.NamedTemporaryFile("w", suffix=".cfg", encoding="utf-8") as handle:
+        handle.write(text)
+        handle.flush()
+        result = subprocess.run([binary, "-c", "-q", "-f", handle.name], capture_output=True, text=True,
+                                timeout=60, stdin=subprocess.DEVNULL)
+    if result.returncode:
+        said = " ".join((result.stdout + result.stderr).replace(handle.name, "haproxy.cfg").split())
+        said = said[-1000:] or f"exited {result.returncode}"
+        raise ConfigError([Problem("config", f"haproxy -c refuses the generated file: {said}")])
 
 
 @dataclass(frozen=True)

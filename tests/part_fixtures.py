@@ -24,6 +24,16 @@ def fake_haproxy(tmp_path: Path) -> str:
 
 
 @pytest.fixture
+def refusing_haproxy(tmp_path: Path) -> str:
+    """A haproxy whose `-c` refuses every config the way the real one refuses an unknown keyword."""
+    binary = tmp_path / "bin" / "haproxy"
+    binary.parent.mkdir()
+    binary.write_text("#!/bin/sh\necho \"[ALERT] parsing [$4:3]: unknown keyword 'nbthread'.\" >&2\nexit 1\n")
+    binary.chmod(0o755)
+    return str(binary)
+
+
+@pytest.fixture
 def fake_varnishd(tmp_path: Path) -> str:
     return stand_in(tmp_path, "varnishd")
 

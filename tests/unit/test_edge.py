@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 from buildout_harness import error_of, install, site_buildout
-from part_fixtures import fake_haproxy, two_cores  # noqa: F401 - pytest fixtures
+from part_fixtures import fake_haproxy, refusing_haproxy, two_cores  # noqa: F401 - pytest fixtures
 from support import check_golden
 
 from sitestack.recipes.description import Balancer, Edge, Site
@@ -73,15 +73,11 @@ def test_bad_config_writes_nothing(tmp_path: Path, fake_haproxy: str) -> None:
     assert [p.name for p in tmp_path.iterdir()] == ["haproxy"]  # the fake binary only
 
 
-def test_a_config_haproxy_refuses_is_reported_before_anything_is_written(tmp_path: Path) -> None:
-    refusing = tmp_path / "bin" / "haproxy"
-    refusing.parent.mkdir()
-    refusing.write_text("#!/bin/sh\necho \"[ALERT] parsing [$4:3]: unknown keyword 'nbthread'.\" >&2\nexit 1\n")
-    refusing.chmod(0o755)
+def test_a_config_haproxy_refuses_is_reported_before_anything_is_written(tmp_path: Path, refusing_haproxy: str) -> None:
     site = tmp_path / "site"
     site.mkdir()
-    message = error_of(lambda: make({"backend": BACKEND, "binary": str(refusing)}, directory=str(site)))
-    assert message == ("[edge] config: haproxy -c refuses the generated file: [ALERT] parsing [edge.cfg:3]: "
+    message = error_of(lambda: make({"backend": BACKEND, "binary": refusing_haproxy}, directory=str(site)))
+    assert message == ("[edge] config: haproxy -c refuses the generated file: [ALERT] parsing [haproxy.cfg:3]: "
                        "unknown keyword 'nbthread'.")
     assert list(site.iterdir()) == []
 
