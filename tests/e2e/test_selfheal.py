@@ -29,6 +29,7 @@ import pytest
 
 from benchmarks.site import GROWTH, clients_serving, pid_of, serving, up  # noqa: F401 - e2e tests import them here
 from sitestack.control.agent import StateFile
+from sitestack.control.counters import WatchdogStats
 from e2e.agentwatch import StatusWatch, moves_through_the_agent
 from e2e.conftest import Site, sibling_site
 from e2e.site import Stack
@@ -67,14 +68,20 @@ def ready(heal_site: Site, heal_stack: Stack) -> Stack:
 
 
 def seen_answering(stack: Stack, namespec: str) -> None:
-    """Wait until the process has run longer than one watchdog tick (TICK_5) plus a check: the
-    watchdog has then seen it answer. One that hangs before that is still starting to the watchdog,
-    which judges it only after its start-timeout (README, "Health checks")."""
-    def uptime() -> float:
-        info = stack.rpc().supervisor.getProcessInfo(namespec)
-        return info["now"] - info["start"] if info["statename"] == "RUNNING" else 0.0
+    """Wait until the watchdog has checked the process and seen it answer: a successful check of its
+    health URL counted in the watchdog's own record (var/metrics/watchdog.json) after this call began,
+    so a check of this process. One that hangs before that is still starting to the watchdog, which
+    judges it only after its start-timeout (README, "Health checks"). Waiting for an uptime instead
+    raced the watchdog: it checks only RUNNING processes (after startsecs), on a TICK_5 that supervisord
+    delivers up to a second late, after its memory checks and the other client's check."""
+    program = namespec.rpartition(":")[2]
 
-    poll_for(lambda: uptime() > WATCHDOG_TICK + 2, 30, f"{namespec} running for one watchdog tick", stack.explain)
+    def answered() -> int:
+        return sum(c.run - c.failed for c in WatchdogStats(stack.site).checks.values() if c.program == program)
+
+    before = answered()
+    poll_for(lambda: answered() > before, 4 * WATCHDOG_TICK, f"the watchdog seeing {namespec} answer",
+             stack.explain)
 
 
 def replaced(stack: Stack, namespec: str, old: int, timeout: float) -> int:
