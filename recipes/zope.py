@@ -9,28 +9,32 @@ Each named instance part is published as an app client exactly like sitestack's 
 `http-address`, a health URL on it, a memory quota, group and priority, its own console log file,
 the site user owning what it writes (var/<instance>, its logs, the blob storage), and a haproxy
 server line (`servers`). The plone.recipe.zeoserver part, when named, is published too, so its
-address joins the port-clash check. The instance and zeoserver parts build the scripts; this part
-only reads their options and never runs them.
+address joins the port-clash check; supervisor runs it as bin/<part>-server, sitestack's ZEO server
+runner on the part's zeo.conf (its transaction timeout releases the commit lock; README, "Zero lost
+requests"). The instance and zeoserver parts build their own scripts; this part reads their options
+and never runs them.
 """
 from __future__ import annotations
 
 import os
 from collections.abc import Mapping, MutableMapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 from sitestack.recipes import convert
 from sitestack.recipes.address import Address
-from sitestack.recipes.adapter import Paths, user_errors
+from sitestack.recipes.adapter import Paths, egg_scripts, user_errors
 from sitestack.recipes.errors import Invalid
 from sitestack.recipes.files import ensure_directory
 from sitestack.recipes.options import OptionReader
 from sitestack.recipes.publish import PublishedProgram, publish
 from sitestack.recipes.system import chown_tree, program_user
+from sitestack.recipes.zeoserver import whole_seconds
 
 OPTIONS = ("instances", "zeoserver", "health-path", "memory-quota", "priority", "group", "start-timeout",
-           "user", "zeo-priority", "zeo-group")
+           "user", "zeo-priority", "zeo-group", "zeo-transaction-timeout", "zeo-dead-client-timeout")
+ZEO_EGGS = ("ZEO", "ZODB")
 INSTANCE_RECIPE = "plone.recipe.zope2instance"
 ZEOSERVER_RECIPE = "plone.recipe.zeoserver"
 STOPWAITSECS = 30
@@ -45,6 +49,23 @@ class Instance:
     script: str
     location: str
     logs: tuple[str, ...]  # the files Zope itself writes: event log, access (Z2) log
+
+
+@dataclass(frozen=True)
+class ZeoPart:
+    """The plone.recipe.zeoserver part, run by sitestack's ZEO server runner (sitestack.zeoserver) on its
+    zeo.conf: runzeo whose transaction timeout releases the commit lock (README, "Zero lost requests")."""
+
+    name: str
+    address: Address
+    conf: str  # the zeo.conf plone.recipe.zeoserver writes
+    eggs: tuple[str, ...]
+    transaction_timeout: int = 5
+    dead_client_timeout: int = 4
+
+    def arguments(self) -> list[str]:
+        return ["-C", self.conf, "--timeout", str(self.transaction_timeout),
+                "--dead-client-timeout", str(self.dead_client_timeout)]
 
 
 def instance_address(text: str) -> Address:
@@ -66,11 +87,13 @@ def read_instance(name: str, section: Mapping[str, str], bin_dir: Path, var: Pat
     return Instance(name, address, str(bin_dir / name), section.get("location", "").strip(), logs)
 
 
-def read_zeoserver(name: str, section: Mapping[str, str], bin_dir: Path) -> tuple[Address, str]:
-    """(address, script) of a plone.recipe.zeoserver part."""
+def read_zeoserver(name: str, section: Mapping[str, str], parts: Path) -> ZeoPart:
+    """A plone.recipe.zeoserver part: its address, zeo.conf and eggs."""
     if not section.get("recipe", "").startswith(ZEOSERVER_RECIPE):
         raise Invalid(f"part {name!r} is not a {ZEOSERVER_RECIPE} part (recipe {section.get('recipe', '')!r})")
-    return instance_address(section.get("zeo-address", "8100")), str(bin_dir / name)
+    conf = section.get("zeo-conf", "").strip() or str(parts / name / "etc" / "zeo.conf")
+    eggs = tuple(dict.fromkeys([*ZEO_EGGS, *(e for e in section.get("eggs", "").split() if e != ZEOSERVER_RECIPE)]))
+    return ZeoPart(name, instance_address(section.get("zeo-address", "8100")), conf, eggs)
 
 
 def shared_logs(instances: list[Instance], console: dict[str, str]) -> str | None:
@@ -93,7 +116,7 @@ class Recipe:
         with user_errors(name):
             reader = OptionReader(options, OPTIONS)
             self.instances = self._instances(reader)
-            zeo = self._zeoserver(reader)
+            self.zeo = self._zeoserver(reader)
             health = reader.get("health-path", convert.url_path, "/")
             quota = reader.get("memory-quota", convert.byte_size, 800 * 1024**2)
             priority = reader.get("priority", convert.priority, 20)
@@ -109,7 +132,7 @@ class Recipe:
         options["servers"] = " ".join(f"{i.name}={i.address}" for i in self.instances)
         options["addresses"] = " ".join(str(i.address) for i in self.instances)
         options["health-path"] = health
-        programs = [self._zeo_program(*zeo, zeo_priority, zeo_group)] if zeo else []
+        programs = [self._zeo_program(self.zeo, zeo_priority, zeo_group)] if self.zeo else []
         programs += [PublishedProgram(
             name=i.name, command=f"{i.script} console", directory=i.location or str(self.paths.directory),
             priority=priority, group=group, health_url=f"http://{i.address}{health}", memory_quota=quota,
@@ -134,7 +157,7 @@ class Recipe:
                            "")
         return found
 
-    def _zeoserver(self, reader: OptionReader) -> tuple[str, Address, str] | None:
+    def _zeoserver(self, reader: OptionReader) -> ZeoPart | None:
         part = reader.raw("zeoserver").strip()
         if not part:
             return None
@@ -143,26 +166,37 @@ class Recipe:
                            part)
             return None
         try:
-            return (part, *read_zeoserver(part, self.buildout[part], self.paths.bin))
+            found = read_zeoserver(part, self.buildout[part], self.paths.parts)
         except Invalid as error:
             reader.problem("zeoserver", str(error), part)
             return None
+        return replace(found, transaction_timeout=reader.get("zeo-transaction-timeout", whole_seconds, 5),
+                       dead_client_timeout=reader.get("zeo-dead-client-timeout", whole_seconds, 4))
 
-    def _zeo_program(self, part: str, address: Address, script: str, priority: int, group: str) -> PublishedProgram:
-        return PublishedProgram(name=part, command=f"{script} fg", directory=str(self.paths.directory),
-                                priority=priority, group=group, address=address, user=self.user,
+    def zeo_script(self, zeo: ZeoPart) -> Path:
+        """bin/<part>-server: sitestack.zeoserver on the part's zeo.conf (bin/<part> stays for zeopack & co)."""
+        return self.paths.bin / f"{zeo.name}-server"
+
+    def _zeo_program(self, zeo: ZeoPart, priority: int, group: str) -> PublishedProgram:
+        return PublishedProgram(name=zeo.name, command=str(self.zeo_script(zeo)), directory=str(self.paths.directory),
+                                priority=priority, group=group, address=zeo.address, user=self.user,
                                 stopwaitsecs=STOPWAITSECS, settings=(
-                                    ("stdout_logfile", str(self.paths.var / "log" / f"{part}-console.log")),))
+                                    ("stdout_logfile", str(self.paths.var / "log" / f"{zeo.name}-console.log")),))
 
     def install(self) -> list[str]:
-        """Give the site user what the instances and the ZEO server write: var/<name>, logs, blobs."""
+        """Give the site user what the instances and the ZEO server write (var/<name>, logs, blobs), and
+        write the ZEO server's script."""
         if self.user:
             var = self.paths.var
             for path in [var / "log", var / "cache", var / "zeo",
                          *(var / i.name for i in self.instances)]:
                 ensure_directory(path)
                 chown_tree(path, self.user)
-        return []
+        if self.zeo is None:
+            return []
+        return egg_scripts(self.buildout, list(self.zeo.eggs),
+                           [(self.zeo_script(self.zeo).name, "sitestack.zeoserver", "main")],
+                           initialization=f"sys.argv[1:1] = {self.zeo.arguments()!r}")
 
     update = install
 

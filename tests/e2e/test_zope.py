@@ -13,7 +13,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from sitestack.control.processes import uids
+from sitestack.control.processes import cmdline, uids
 from e2e.conftest import Site
 from e2e.site import Stack
 from e2e.readload import Load, failures
@@ -85,6 +85,12 @@ def test_a_zope_page_through_varnish_from_instances_run_as_the_site_user(zope_si
     result = subprocess.run([str(zope_site.path / "bin" / "sitestack"), "status"], capture_output=True, text=True,
                             timeout=60)
     assert result.returncode == 0 and "instance1" in result.stdout, result.stdout + result.stderr
+    # the ZEO server is sitestack's runner on plone.recipe.zeoserver's zeo.conf (bin/zeo-server): its
+    # connections to the instances carry the keepalive timer of --dead-client-timeout
+    assert str(zope_site.path / "bin" / "zeo-server") in cmdline(pid_of(ready, "zeo-cluster:zeo"))
+    sockets = subprocess.run(["ss", "-tonH", "state", "established", f"( sport = :{zope_site.ports.zeoserver} )"],
+                             capture_output=True, text=True, timeout=30, check=True).stdout
+    assert sockets.strip() and all("timer:(keepalive" in line for line in sockets.splitlines()), sockets
 
 
 def test_b_kill_9_of_a_zope_instance_loses_no_request(zope_site, ready):

@@ -26,11 +26,21 @@ def test_instances_and_the_zeo_server_are_published_like_our_own_clients(tmp_pat
     assert list(programs) == ["zeo", "instance1", "instance2"]
     zeo, one = programs["zeo"], programs["instance1"]
     assert (zeo.command, zeo.address, zeo.priority, zeo.group, zeo.watchdog) == (
-        f"{tmp_path}/bin/zeo fg", Address("127.0.0.1", 8100), 10, "zeo-cluster", False)
+        f"{tmp_path}/bin/zeo-server", Address("127.0.0.1", 8100), 10, "zeo-cluster", False)
     assert (one.command, one.address, one.health_url, one.memory_quota, one.priority, one.group, one.watchdog,
             one.start_timeout, dict(one.settings)) == (
         f"{tmp_path}/bin/instance1 console", Address("127.0.0.1", 8091), "http://127.0.0.1:8091/ok", 800 * 1024**2, 20,
         "zeo-clients", True, 300, {"stdout_logfile": f"{tmp_path}/var/log/instance1-console.log"})
+
+
+def test_the_zeo_server_runs_sitestacks_runner_on_the_parts_zeo_conf(tmp_path):
+    b = buildout(tmp_path, {"instances": "instance1", "zeoserver": "zeo", "zeo-transaction-timeout": "10s"},
+                 instance1={"http-address": "127.0.0.1:8091"})
+    recipe = Recipe(b, "zope", b["zope"])
+    assert recipe.zeo is not None
+    assert recipe.zeo.arguments() == ["-C", f"{tmp_path}/parts/zeo/etc/zeo.conf", "--timeout", "10",
+                                      "--dead-client-timeout", "4"]
+    assert recipe.zeo.eggs == ("ZEO", "ZODB")
 
 
 @pytest.mark.parametrize(("zope", "instances", "message"), [
@@ -47,6 +57,9 @@ def test_instances_and_the_zeo_server_are_published_like_our_own_clients(tmp_pat
      {"instance1": {"http-address": "127.0.0.1:8091", "event-log": "/srv/log/zope.log"},
       "instance2": {"http-address": "127.0.0.1:8092", "event-log": "/srv/log/zope.log"}},
      "[zope] instances: instance1 and instance2 would both write /srv/log/zope.log (got 'instance1 instance2')"),
+    ({"instances": "instance1", "zeoserver": "zeo", "zeo-transaction-timeout": "1500ms"},
+     {"instance1": {"http-address": "127.0.0.1:8091"}},
+     "[zope] zeo-transaction-timeout: expected whole seconds such as 5s or 1m (ZEO counts seconds) (got '1500ms')"),
     ({"instances": "instance1", "zeoserver": "instance1"}, {"instance1": {"http-address": "127.0.0.1:8091"}},
      "[zope] zeoserver: part 'instance1' is not a plone.recipe.zeoserver part (recipe 'plone.recipe.zope2instance') "
      "(got 'instance1')"),
