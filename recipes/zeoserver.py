@@ -21,6 +21,45 @@ EGGS = ("ZEO", "ZODB")
 
 
 @dataclass(frozen=True)
+class LockTimeouts:
+    """How soon the ZEO server (sitestack.zeoserver) lets go of a client that went silent, in seconds.
+
+    transaction: how long a client may hold the commit lock (from its vote to its finish) before the
+    server drops its connection and aborts its transaction: a client cut off the network or stopped
+    (SIGSTOP) in that moment would otherwise stall every writer of the site until TCP gives up
+    (minutes). Below haproxy's `timeout server` (10 s), so the writes queued behind it are not timed
+    out and retried.
+    dead_client: how long a client's host may stop answering at the TCP level (a network cut) before
+    the server drops all its connections at once (keepalive, TCP_USER_TIMEOUT): its queued
+    transactions are aborted too.
+    """
+
+    transaction: int = 5
+    dead_client: int = 4
+
+    def arguments(self) -> list[str]:
+        """The runner's command-line options for both (runzeo's own --timeout for the first)."""
+        return ["--timeout", str(self.transaction), "--dead-client-timeout", str(self.dead_client)]
+
+
+def whole_seconds(text: str) -> int:
+    """A duration ZEO can take: it counts the transaction timeout in whole seconds."""
+    value = convert.duration(text)
+    if value.milliseconds % 1000:
+        raise Invalid("expected whole seconds such as 5s or 1m (ZEO counts seconds)")
+    return value.milliseconds // 1000
+
+
+def read_lock_timeouts(reader: OptionReader, prefix: str = "") -> LockTimeouts:
+    """<prefix>transaction-timeout and <prefix>dead-client-timeout, whole seconds."""
+    default = LockTimeouts()
+    return LockTimeouts(
+        transaction=reader.get(f"{prefix}transaction-timeout", whole_seconds, default.transaction),
+        dead_client=reader.get(f"{prefix}dead-client-timeout", whole_seconds, default.dead_client),
+    )
+
+
+@dataclass(frozen=True)
 class ZeoServer:
     """Where the ZEO server listens and keeps its data."""
 
@@ -29,14 +68,7 @@ class ZeoServer:
     storage: str
     blob_dir: str
     invalidation_queue_size: int = 1000
-    # seconds a client may hold the commit lock (from its vote to its finish) before the server drops
-    # its connection and aborts its transaction: a client cut off the network or stopped (SIGSTOP) in
-    # that moment would otherwise stall every writer of the site until TCP gives up (minutes). Below
-    # haproxy's `timeout server` (10 s), so the writes queued behind it are not timed out and retried.
-    transaction_timeout: int = 5
-    # seconds a client's host may stop answering at the TCP level (a network cut) before the server drops
-    # all its connections at once (keepalive, TCP_USER_TIMEOUT): its queued transactions are aborted too
-    dead_client_timeout: int = 4
+    timeouts: LockTimeouts = LockTimeouts()
 
     @property
     def address(self) -> Address:
@@ -58,17 +90,8 @@ def read_zeo(reader: OptionReader, var: Path) -> ZeoServer:
         invalidation_queue_size=reader.get(
             "invalidation-queue-size", lambda t: convert.integer(t, 1), 1000
         ),
-        transaction_timeout=reader.get("transaction-timeout", whole_seconds, 5),
-        dead_client_timeout=reader.get("dead-client-timeout", whole_seconds, 4),
+        timeouts=read_lock_timeouts(reader),
     )
-
-
-def whole_seconds(text: str) -> int:
-    """A duration ZEO can take: it counts the transaction timeout in whole seconds."""
-    value = convert.duration(text)
-    if value.milliseconds % 1000:
-        raise Invalid("expected whole seconds such as 5s or 1m (ZEO counts seconds)")
-    return value.milliseconds // 1000
 
 
 def check_directories(reader: OptionReader, zeo: ZeoServer) -> None:
@@ -131,7 +154,7 @@ class Recipe:
             self.eggs,
             [(self.name, "sitestack.zeoserver", "main")],
             initialization=f"sys.argv[1:1] = ['-C', {str(self.conf)!r}, "
-                           f"'--dead-client-timeout', '{self.zeo.dead_client_timeout}']",
+                           f"'--dead-client-timeout', '{self.zeo.timeouts.dead_client}']",
         )
         return paths
 

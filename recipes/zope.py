@@ -30,11 +30,10 @@ from sitestack.recipes.files import ensure_directory
 from sitestack.recipes.options import OptionReader
 from sitestack.recipes.publish import PublishedProgram, publish
 from sitestack.recipes.system import chown_tree, program_user
-from sitestack.recipes.zeoserver import whole_seconds
+from sitestack.recipes.zeoserver import EGGS, LockTimeouts, read_lock_timeouts
 
 OPTIONS = ("instances", "zeoserver", "health-path", "memory-quota", "priority", "group", "start-timeout",
            "user", "zeo-priority", "zeo-group", "zeo-transaction-timeout", "zeo-dead-client-timeout")
-ZEO_EGGS = ("ZEO", "ZODB")
 INSTANCE_RECIPE = "plone.recipe.zope2instance"
 ZEOSERVER_RECIPE = "plone.recipe.zeoserver"
 STOPWAITSECS = 30
@@ -60,12 +59,10 @@ class ZeoPart:
     address: Address
     conf: str  # the zeo.conf plone.recipe.zeoserver writes
     eggs: tuple[str, ...]
-    transaction_timeout: int = 5
-    dead_client_timeout: int = 4
+    timeouts: LockTimeouts = LockTimeouts()
 
     def arguments(self) -> list[str]:
-        return ["-C", self.conf, "--timeout", str(self.transaction_timeout),
-                "--dead-client-timeout", str(self.dead_client_timeout)]
+        return ["-C", self.conf, *self.timeouts.arguments()]
 
 
 def instance_address(text: str) -> Address:
@@ -92,7 +89,7 @@ def read_zeoserver(name: str, section: Mapping[str, str], parts: Path) -> ZeoPar
     if not section.get("recipe", "").startswith(ZEOSERVER_RECIPE):
         raise Invalid(f"part {name!r} is not a {ZEOSERVER_RECIPE} part (recipe {section.get('recipe', '')!r})")
     conf = section.get("zeo-conf", "").strip() or str(parts / name / "etc" / "zeo.conf")
-    eggs = tuple(dict.fromkeys([*ZEO_EGGS, *(e for e in section.get("eggs", "").split() if e != ZEOSERVER_RECIPE)]))
+    eggs = tuple(dict.fromkeys([*EGGS, *(e for e in section.get("eggs", "").split() if e != ZEOSERVER_RECIPE)]))
     return ZeoPart(name, instance_address(section.get("zeo-address", "8100")), conf, eggs)
 
 
@@ -170,8 +167,7 @@ class Recipe:
         except Invalid as error:
             reader.problem("zeoserver", str(error), part)
             return None
-        return replace(found, transaction_timeout=reader.get("zeo-transaction-timeout", whole_seconds, 5),
-                       dead_client_timeout=reader.get("zeo-dead-client-timeout", whole_seconds, 4))
+        return replace(found, timeouts=read_lock_timeouts(reader, "zeo-"))
 
     def zeo_script(self, zeo: ZeoPart) -> Path:
         """bin/<part>-server: sitestack.zeoserver on the part's zeo.conf (bin/<part> stays for zeopack & co)."""

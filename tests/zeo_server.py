@@ -7,7 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from sitestack.recipes.zeoserver import ZeoServer, render_zeo_conf
+from sitestack.recipes.zeoserver import LockTimeouts, ZeoServer, render_zeo_conf
 from support import free_port, poll_for, tail
 
 
@@ -38,8 +38,7 @@ class ZeoProcess:
                  dead_client_timeout: int = 4) -> None:
         self.directory = directory
         self.port = port or free_port()
-        self.transaction_timeout = transaction_timeout
-        self.dead_client_timeout = dead_client_timeout
+        self.timeouts = LockTimeouts(transaction_timeout, dead_client_timeout)
         self.log = directory / "zeo.log"
         self.process: subprocess.Popen[bytes] | None = None
 
@@ -49,13 +48,13 @@ class ZeoProcess:
 
     def start(self, wait: bool = True) -> "ZeoProcess":
         zeo = ZeoServer("127.0.0.1", self.port, str(self.directory / "Data.fs"), str(self.directory / "blobs"),
-                        transaction_timeout=self.transaction_timeout)
+                        timeouts=self.timeouts)
         conf = self.directory / "zeo.conf"
         conf.write_text(render_zeo_conf("zeoserver", zeo))
         with open(self.log, "ab") as log:
             self.process = subprocess.Popen(
                 [sys.executable, "-m", "sitestack.zeoserver", "-C", str(conf),
-                 "--dead-client-timeout", str(self.dead_client_timeout)],
+                 "--dead-client-timeout", str(self.timeouts.dead_client)],
                 stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, cwd=self.directory,
             )
         if wait:
