@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import bootstrap
-from e2e.hosts import Network
+from e2e.hosts import Host, Network
 from e2e.site import copy_project, run
 from support import ROOT
 
@@ -59,13 +59,20 @@ def wheel_directory(dest: Path) -> Path:
     return dest
 
 
-def write_inventory(network: Network, repo: Path, path: Path) -> Path:
-    """An inventory in the shape of ansible/inventory.example.ini, for the hosts of `network`."""
+def write_inventory(network: Network, repo: Path, path: Path, profiles: dict[str, str] | None = None) -> Path:
+    """An inventory in the shape of ansible/inventory.example.ini, for the hosts of `network`; `profiles`
+    gives a host a variant of its role's profile (sitestack_profile)."""
+    profiles = profiles or {}
+
+    def host_line(h: Host) -> str:
+        profile = f" sitestack_profile={profiles[h.name]}" if h.name in profiles else ""
+        return (f"{h.name} ansible_host={h.address} private_address={h.address} sitestack_dir={h.site} "
+                f"crontab_file={h.crontab}{profile}")
+
     lines = []
     for role in ("db", "app", "front"):
         lines.append(f"[{role}]")
-        lines += [f"{h.name} ansible_host={h.address} private_address={h.address} sitestack_dir={h.site} "
-                  f"crontab_file={h.crontab}" for h in network.hosts if h.role == role]
+        lines += [host_line(h) for h in network.hosts if h.role == role]
         lines.append("")
     lines += ["[all:vars]", "ansible_user=root", "ansible_python_interpreter=/usr/bin/python3",
               f"ansible_ssh_private_key_file={network.key}", f"sitestack_repo={repo}", "sitestack_version=main"]

@@ -3,7 +3,10 @@
 One module-scoped cluster: ansible/site.yml builds every host for its role from a git repository of the
 project and starts it; a second run changes nothing; under a mixed GET/POST load through the front:
 ansible/rolling.yml deploys a new commit across both app hosts, a client of app1 is killed with -9, and
-app2 is cut off the network (its link down) and comes back. Every process is stopped by PID, every
+app2 is cut off the network (its link down) and comes back. The front host runs the front role's variant
+with the edge (sitestack_profile=front-edge: profiles/front-edge.cfg), so the load goes through the edge,
+varnish and haproxy as a multi-host site with the edge would; profiles/front.cfg is the same without the
+edge (its haproxy config: tests/contract/test_cluster_contract.py). Every process is stopped by PID, every
 namespace removed, and root's crontab is never touched (each host's crontab part writes a file).
 """
 from __future__ import annotations
@@ -33,12 +36,14 @@ from support import ROOT, http_get, poll_for
 pytestmark = pytest.mark.e2e
 HOSTS = [("db1", "db"), ("app1", "app"), ("app2", "app"), ("front1", "front")]
 SERVERS = ("app1.client1", "app1.client2", "app2.client1", "app2.client2")
-PROGRAMS = {"db": {"zeoserver"}, "app": {"client1", "client2", "agent"}, "front": {"haproxy", "varnish"}}
+PROGRAMS = {"db": {"zeoserver"}, "app": {"client1", "client2", "agent"}, "front": {"haproxy", "varnish", "edge"}}
+PROFILES = {"front1": "front-edge"}
 
 
 def base_port(name: str) -> int:
+    """A port as base.cfg and profiles/edge-part.cfg (the front's edge) set it."""
     parser = configparser.ConfigParser(interpolation=None)
-    parser.read(ROOT / "base.cfg")
+    parser.read([ROOT / "base.cfg", ROOT / "profiles" / "edge-part.cfg"])
     return int(parser["ports"][name])
 
 
@@ -73,7 +78,7 @@ class Cluster:
 
     @property
     def front(self) -> str:
-        return f"http://{self.network.host('front1').address}:{base_port('varnish')}"
+        return f"http://{self.network.host('front1').address}:{base_port('edge')}"
 
     def servers(self) -> dict[str, str]:
         """haproxy's status of every server on the front (its admin socket, a unix socket on this filesystem)."""
@@ -105,7 +110,7 @@ def cluster(site: Site) -> Iterator[Cluster]:
         with hosts(top, HOSTS) as network:
             for host in network.hosts:
                 host.crontab.write_text("")
-            cluster = Cluster(network, repo, write_inventory(network, repo, top / "inventory.ini"),
+            cluster = Cluster(network, repo, write_inventory(network, repo, top / "inventory.ini", PROFILES),
                               write_extra_vars(top / "vars.json", wheels, site.eggs))
             try:
                 cluster.deploy("site.yml")
@@ -138,6 +143,10 @@ def test_each_host_runs_its_role(cluster: Cluster) -> None:
         assert listeners(host) and all(a.startswith((host.address, "127.")) for a in listeners(host)), \
             (host.name, listeners(host))
         assert f"sitestack [crontab] {host.site}" in host.crontab.read_text()
+    # the front's edge takes the public port on the host's address; varnish, behind it, only loopback
+    front = cluster.network.host("front1")
+    assert f"{front.address}:{base_port('edge')}" in listeners(front), listeners(front)
+    assert f"127.0.0.1:{base_port('varnish')}" in listeners(front), listeners(front)
     # both app hosts' clients serve pages through the front
     before = served(cluster)
     for _ in range(40):
