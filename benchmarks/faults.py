@@ -108,3 +108,7 @@ FAULTS: dict[str, Callable[[Any, Any], Result]] = {
     "worker_kill": process_fault("workers:worker_00", "kill -9 of a worker", signal.SIGKILL),
     "zeo": zeo,
 }
+# Only for a site with the edge (profiles/edge.cfg): nothing in front of it can replay what it held.
+EDGE_FAULTS: dict[str, Callable[[Any, Any], Result]] = {
+    "edge_kill": process_fault("front:edge", "kill -9 of the edge", signal.SIGKILL),
+}

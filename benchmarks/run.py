@@ -103,10 +103,10 @@ def throughput(url: str, seconds: float = 3.0, connections: int = 4) -> float:
 def faults_under_load(site, stack: Stack, note, only: list[str] | None = None) -> None:
     """Every fault of the e2e tests (or those named in `only`) under the mixed load: failed/total,
     writes, window, worst latency."""
-    from benchmarks.faults import FAULTS
+    from benchmarks.faults import EDGE_FAULTS, FAULTS
     from sitestack.control.underway import UnderWay
 
-    for name, fault in FAULTS.items():
+    for name, fault in {**FAULTS, **(EDGE_FAULTS if site.edge else {})}.items():
         if only and name not in only:
             continue
         # the previous fault's restart (the watchdog's, say) may still wait for its client's slow start
