@@ -3,9 +3,11 @@ commands do not depend on the machine, and a 2-core build host, which `threads`/
 and the golden files assume. A test module imports the ones it uses."""
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from buildout_harness import error_of
 
 from sitestack.recipes import system
 
@@ -31,6 +33,18 @@ def refusing_haproxy(tmp_path: Path) -> str:
     binary.write_text("#!/bin/sh\necho \"[ALERT] parsing [$4:3]: unknown keyword 'nbthread'.\" >&2\nexit 1\n")
     binary.chmod(0o755)
     return str(binary)
+
+
+def assert_refused_before_writing(part: str, make_in: Callable[[str], object], tmp_path: Path) -> None:
+    """A haproxy-run part built with `refusing_haproxy`: one error naming the part and what `haproxy -c`
+    said, and nothing written in the site directory (recipes/haproxy_master.py check_config)."""
+    site = tmp_path / "site"
+    site.mkdir()
+    message = error_of(lambda: make_in(str(site)))
+    # a module of helpers: pytest does not rewrite these asserts, so each says what it saw
+    assert message == (f"[{part}] config: haproxy -c refuses the generated file: [ALERT] parsing [haproxy.cfg:3]: "
+                       "unknown keyword 'nbthread'."), message
+    assert list(site.iterdir()) == [], list(site.iterdir())
 
 
 @pytest.fixture

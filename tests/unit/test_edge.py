@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 from buildout_harness import error_of, install, site_buildout
+from part_fixtures import assert_refused_before_writing
 from part_fixtures import fake_haproxy, refusing_haproxy, two_cores  # noqa: F401 - pytest fixtures
 from support import check_golden
 
@@ -74,12 +75,8 @@ def test_bad_config_writes_nothing(tmp_path: Path, fake_haproxy: str) -> None:
 
 
 def test_a_config_haproxy_refuses_is_reported_before_anything_is_written(tmp_path: Path, refusing_haproxy: str) -> None:
-    site = tmp_path / "site"
-    site.mkdir()
-    message = error_of(lambda: make({"backend": BACKEND, "binary": refusing_haproxy}, directory=str(site)))
-    assert message == ("[edge] config: haproxy -c refuses the generated file: [ALERT] parsing [haproxy.cfg:3]: "
-                       "unknown keyword 'nbthread'.")
-    assert list(site.iterdir()) == []
+    assert_refused_before_writing(
+        "edge", lambda site: make({"backend": BACKEND, "binary": refusing_haproxy}, directory=site), tmp_path)
 
 
 def test_default_config_matches_golden_file(fake_haproxy: str) -> None:

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 from buildout_harness import error_of, install, site_buildout, update
+from part_fixtures import assert_refused_before_writing
 from part_fixtures import fake_haproxy, refusing_haproxy, two_cores  # noqa: F401 - pytest fixtures
 from support import check_golden
 
@@ -251,9 +252,5 @@ def test_bad_config_writes_nothing(tmp_path: Path) -> None:
 
 
 def test_a_config_haproxy_refuses_is_reported_before_anything_is_written(tmp_path: Path, refusing_haproxy: str) -> None:
-    site = tmp_path / "site"
-    site.mkdir()
-    message = error_of(lambda: make({"servers": SERVERS, "binary": refusing_haproxy}, directory=str(site)))
-    assert message == ("[haproxy] config: haproxy -c refuses the generated file: [ALERT] parsing [haproxy.cfg:3]: "
-                       "unknown keyword 'nbthread'.")
-    assert list(site.iterdir()) == []
+    assert_refused_before_writing(
+        "haproxy", lambda site: make({"servers": SERVERS, "binary": refusing_haproxy}, directory=site), tmp_path)
