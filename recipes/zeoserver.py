@@ -37,9 +37,13 @@ class LockTimeouts:
     transaction: int = 5
     dead_client: int = 4
 
+    def dead_client_arguments(self) -> list[str]:
+        """The runner's option for the second (the first can be in zeo.conf instead)."""
+        return ["--dead-client-timeout", str(self.dead_client)]
+
     def arguments(self) -> list[str]:
         """The runner's command-line options for both (runzeo's own --timeout for the first)."""
-        return ["--timeout", str(self.transaction), "--dead-client-timeout", str(self.dead_client)]
+        return ["--timeout", str(self.transaction), *self.dead_client_arguments()]
 
 
 def whole_seconds(text: str) -> int:
@@ -153,8 +157,7 @@ class Recipe:
             self.buildout,
             self.eggs,
             [(self.name, "sitestack.zeoserver", "main")],
-            initialization=f"sys.argv[1:1] = ['-C', {str(self.conf)!r}, "
-                           f"'--dead-client-timeout', '{self.zeo.timeouts.dead_client}']",
+            initialization=f"sys.argv[1:1] = {['-C', str(self.conf), *self.zeo.timeouts.dead_client_arguments()]!r}",
         )
         return paths
 

@@ -1,4 +1,5 @@
-"""A real ZEO server for tests: runzeo in a subprocess, configured by the zeoserver part's template."""
+"""A real ZEO server for tests: sitestack.zeoserver (bin/zeoserver's runner) in a subprocess, configured by
+the zeoserver part's template."""
 from __future__ import annotations
 
 import signal
@@ -20,6 +21,13 @@ def accepts(host: str, port: int) -> bool:
         return False
 
 
+def server_connections(port: int) -> list[str]:
+    """The established TCP connections on local port `port`, one line each with its timer (`ss -o`)."""
+    out = subprocess.run(["ss", "-tonH", "state", "established", f"( sport = :{port} )"], capture_output=True,
+                         text=True, timeout=30, check=True).stdout
+    return [line for line in out.splitlines() if line.strip()]
+
+
 def stop_child(process: subprocess.Popen[bytes], timeout: float = 10.0) -> int:
     """Stop a child by its PID and reap it (support.kill_pids would wait on the zombie)."""
     if process.poll() is None:
@@ -32,7 +40,7 @@ def stop_child(process: subprocess.Popen[bytes], timeout: float = 10.0) -> int:
 
 
 class ZeoProcess:
-    """runzeo with a FileStorage and blobs under directory, on a loopback port."""
+    """sitestack.zeoserver with a FileStorage and blobs under directory, on a loopback port."""
 
     def __init__(self, directory: Path, port: int | None = None, transaction_timeout: int = 5,
                  dead_client_timeout: int = 4) -> None:
@@ -53,8 +61,7 @@ class ZeoProcess:
         conf.write_text(render_zeo_conf("zeoserver", zeo))
         with open(self.log, "ab") as log:
             self.process = subprocess.Popen(
-                [sys.executable, "-m", "sitestack.zeoserver", "-C", str(conf),
-                 "--dead-client-timeout", str(self.timeouts.dead_client)],
+                [sys.executable, "-m", "sitestack.zeoserver", "-C", str(conf), *self.timeouts.dead_client_arguments()],
                 stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, cwd=self.directory,
             )
         if wait:

@@ -19,6 +19,7 @@ from e2e.site import Stack
 from e2e.readload import Load, failures
 from e2e.test_selfheal import pid_of, replaced
 from e2e.zope_build import ZopeBuild
+from zeo_server import server_connections
 from support import http_get, poll_for
 
 pytestmark = pytest.mark.e2e
@@ -88,9 +89,8 @@ def test_a_zope_page_through_varnish_from_instances_run_as_the_site_user(zope_si
     # the ZEO server is sitestack's runner on plone.recipe.zeoserver's zeo.conf (bin/zeo-server): its
     # connections to the instances carry the keepalive timer of --dead-client-timeout
     assert str(zope_site.path / "bin" / "zeo-server") in cmdline(pid_of(ready, "zeo-cluster:zeo"))
-    sockets = subprocess.run(["ss", "-tonH", "state", "established", f"( sport = :{zope_site.ports.zeoserver} )"],
-                             capture_output=True, text=True, timeout=30, check=True).stdout
-    assert sockets.strip() and all("timer:(keepalive" in line for line in sockets.splitlines()), sockets
+    sockets = server_connections(zope_site.ports.zeoserver)
+    assert sockets and all("timer:(keepalive" in line for line in sockets), sockets
 
 
 def test_b_kill_9_of_a_zope_instance_loses_no_request(zope_site, ready):
