@@ -27,6 +27,8 @@ OPTIONS = (
 # errors: errors, retries, 5xx, slow requests, server state changes; ring: the same, and every
 # request into an in-memory ring read with `show events requests`; all: every request (the old way).
 REQUEST_LOGS = ("errors", "ring", "all")
+
+
 @dataclass(frozen=True)
 class Server:
     """One app client haproxy balances over."""
